@@ -1,0 +1,236 @@
+//! The command line: `serve`, `demo`, `sign`, `rewrite`.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Env};
+use crate::http::Application;
+use crate::resolve::{Output, Resolver};
+use crate::uri::StorageUri;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ls-presign",
+    version,
+    about = "Serve Label Studio files straight from Aliyun OSS and S3-compatible storage",
+    long_about = "Rewrites oss:// and s3:// references in Label Studio tasks to presigned URLs, stable \
+links of its own that redirect to them, or data: URLs. Configured by environment variables \
+(OSS_BUCKET, OSS_REGION, OSS_ACCESS_KEY_ID, ...; see docs/CONFIGURATION.md)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (HOST:PORT, default 0.0.0.0:9090).
+    #[command(
+        after_help = "Example:\n  OSS_BUCKET=photos OSS_REGION=cn-hangzhou OSS_ACCESS_KEY_ID=... \\\n  OSS_ACCESS_KEY_SECRET=... LS_PRESIGN_SECRET=$(openssl rand -hex 32) ls-presign serve"
+    )]
+    Serve,
+    /// Run a self-contained demo: an OSS emulator with sample images, and the service on it.
+    #[command(after_help = "Example:\n  ls-presign demo            # then open the printed URL in a browser")]
+    Demo,
+    /// Presign one storage URI and print the URL.
+    #[command(
+        after_help = "Examples:\n  ls-presign sign oss://photos/cats/1.jpg\n  ls-presign sign oss://photos/a.jpg --at 2026-11-27T10:00:00Z --ttl 600 --json"
+    )]
+    Sign {
+        /// `oss://bucket/key` or `s3://bucket/key`.
+        uri: String,
+        /// Lifetime in seconds (default: the storage's LS_PRESIGN_TTL).
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// Signing time: RFC 3339 (`2026-11-27T10:00:00Z`), `YYYYMMDDTHHMMSSZ` or Unix seconds.
+        /// Without it, the start of the current window (what the service hands out).
+        #[arg(long)]
+        at: Option<String>,
+        /// HTTP method to sign for.
+        #[arg(long, default_value = "GET", value_parser = ["GET", "HEAD"])]
+        method: String,
+        /// Print JSON with the canonical request, string to sign and signature.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewrite the references in a JSON file (or stdin) and print the result.
+    #[command(
+        after_help = "Examples:\n  ls-presign rewrite tasks.json > import.json\n  cat tasks.json | ls-presign rewrite --mode link"
+    )]
+    Rewrite {
+        /// JSON file; standard input when omitted.
+        file: Option<PathBuf>,
+        /// presign | link | inline (default: each storage's LS_PRESIGN_MODE).
+        #[arg(long)]
+        mode: Option<Output>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => serve().await,
+            Command::Demo => crate::demo::run().await,
+            Command::Sign {
+                uri,
+                ttl,
+                at,
+                method,
+                json,
+            } => sign(&uri, ttl, at.as_deref(), &method, json),
+            Command::Rewrite { file, mode } => rewrite(file, mode).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => fail(message),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("ls-presign: {message}");
+    ExitCode::FAILURE
+}
+
+fn load_config() -> Result<Config, String> {
+    Config::load(&Env::process()).map_err(|e| e.to_string())
+}
+
+async fn serve() -> Result<ExitCode, String> {
+    let config = load_config()?;
+    if config.storages.is_empty() {
+        log::warn!(
+            "no storage configured (set OSS_BUCKET or S3_BUCKET, or LS_PRESIGN_CONFIG): every reference will be skipped"
+        );
+    }
+    let app = Application::build(config).map_err(|e| e.to_string())?;
+    log::info!("listening on port {}", app.port());
+    run_until_signal(app).await
+}
+
+/// Runs the service until SIGINT or SIGTERM, then stops gracefully.
+pub(crate) async fn run_until_signal(app: Application) -> Result<ExitCode, String> {
+    let handle = app.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        log::info!("shutting down: finishing in-flight requests");
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Parses `--at`: RFC 3339, `YYYYMMDDTHHMMSSZ`, or Unix seconds.
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
+        .map(|t| t.and_utc().timestamp())
+        .map_err(|_| format!("--at {s:?}: expected RFC 3339, YYYYMMDDTHHMMSSZ or Unix seconds"))
+}
+
+fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool) -> Result<ExitCode, String> {
+    let config = load_config()?;
+    let uri = StorageUri::parse(uri).map_err(|e| e.to_string())?;
+    let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
+    let (_, storage) = resolver.storages.find(&uri).map_err(|e| e.to_string())?;
+    let ttl = ttl.unwrap_or(storage.config.ttl);
+    if ttl == 0 || ttl > crate::sign::MAX_TTL_SECS {
+        return Err(format!("--ttl {ttl}: must be 1..={}", crate::sign::MAX_TTL_SECS));
+    }
+    let signed_at = match at {
+        Some(at) => parse_time(at)?,
+        None => {
+            let now = crate::now();
+            now - now.rem_euclid(storage.config.window as i64)
+        }
+    };
+    let p = storage.presign(method, &uri.key, signed_at, ttl);
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let v = serde_json::json!({
+            "uri": uri.to_string(),
+            "url": p.url,
+            "method": p.method,
+            "algorithm": storage.algorithm(),
+            "signed_at": signed_at,
+            "expires_at": p.expires_at,
+            "canonical_request": p.canonical_request,
+            "string_to_sign": p.string_to_sign,
+            "signature": p.signature,
+        });
+        writeln!(out, "{v:#}")
+    } else {
+        writeln!(out, "{}", p.url)
+    };
+    written.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> Result<ExitCode, String> {
+    let config = load_config()?;
+    let input = match &file {
+        Some(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("stdin: {e}"))?;
+            buf
+        }
+    };
+    let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
+    let r = resolver
+        .rewrite(&input, mode, crate::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    std::io::stdout().lock().write_all(&r.body).map_err(|e| e.to_string())?;
+    eprintln!(
+        "ls-presign: {} rewritten, {} skipped, {} failed",
+        r.rewritten, r.skipped, r.failed
+    );
+    for f in &r.failures {
+        eprintln!("ls-presign: {}: {} ({})", f.uri, f.message, f.code);
+    }
+    Ok(if r.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

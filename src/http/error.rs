@@ -1,0 +1,81 @@
+//! One error shape for every HTTP error: `{"error":{"code","message"}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::resolve::ResolveError;
+use crate::storage::StorageError;
+
+/// An error answered to an HTTP client. 4xx messages say what to fix; 5xx messages are generic
+/// and the cause goes to the log.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A server-side failure: logged in full, answered without detail.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        log::error!("internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the service log",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(json!({"error": {"code": self.code, "message": self.message}}))
+    }
+}
+
+impl From<ResolveError> for ApiError {
+    fn from(e: ResolveError) -> Self {
+        let status = match &e {
+            ResolveError::NoLinkSecret => StatusCode::CONFLICT,
+            ResolveError::Storage(s) => match s {
+                StorageError::NotConfigured(_) | StorageError::PrefixNotAllowed(_) => StatusCode::FORBIDDEN,
+                StorageError::NotFound(_) => StatusCode::NOT_FOUND,
+                StorageError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                StorageError::Refused { .. } | StorageError::Unreachable { .. } => {
+                    log::warn!("storage error: {e}");
+                    StatusCode::BAD_GATEWAY
+                }
+            },
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ResolveError::from(e).into()
+    }
+}

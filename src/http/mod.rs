@@ -1,0 +1,113 @@
+//! The HTTP service: `Application::build` binds a listener and reports its port, so tests spawn
+//! the real app on port 0.
+
+mod error;
+mod routes;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, middleware, web};
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::resolve::Resolver;
+
+/// Shared state of every worker.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub resolver: Resolver,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot start the server: {0}")]
+    Server(std::io::Error),
+}
+
+/// A bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Binds `HOST:PORT` from the configuration.
+    pub fn build(config: Config) -> Result<Application, StartError> {
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Bind { addr, source })?;
+        Self::with_listener(config, listener)
+    }
+
+    /// Serves on an already bound listener (tests bind port 0).
+    pub fn with_listener(config: Config, listener: TcpListener) -> Result<Application, StartError> {
+        config.require_secret()?;
+        let port = listener.local_addr().map_err(StartError::Server)?.port();
+        let workers = config.workers.max(1);
+        let state = web::Data::new(AppState {
+            resolver: Resolver::new(&config)?,
+            config,
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(middleware::from_fn(routes::observe))
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms"))
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(30)
+        .listen(listener)
+        .map_err(StartError::Server)?
+        .run();
+        spawn_sweeper(Arc::downgrade(&state.clone().into_inner()));
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs until the server is stopped (via its handle or SIGINT/SIGTERM handled by the caller).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Drops cache entries whose window has ended, until the service is gone.
+fn spawn_sweeper(state: std::sync::Weak<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let Some(state) = state.upgrade() else { break };
+            let removed = state.resolver.cache.sweep(crate::now());
+            if removed > 0 {
+                log::debug!("cache sweep removed {removed} entries");
+            }
+        }
+    });
+}

@@ -1,0 +1,95 @@
+//! Stable links: `<public URL>/r/<token>`, where the token is a JWT minted by this service that
+//! names one storage URI. Only links it minted resolve, so it can't be used to sign arbitrary
+//! keys. The token carries no expiry: the link lives in Label Studio's task data for good, and
+//! each request gets a fresh presigned URL.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::uri::StorageUri;
+
+/// Audience that marks a token as a stable link (and nothing else).
+const AUDIENCE: &str = "ls-presign:link";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The storage URI.
+    uri: String,
+    aud: String,
+}
+
+/// Why a link token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the link token is not valid: {0}")]
+    Token(#[from] jsonwebtoken::errors::Error),
+    #[error("the link names no storage object: {0}")]
+    Uri(#[from] crate::uri::UriError),
+}
+
+/// Mints and checks stable-link tokens with one HS256 key.
+pub struct LinkSigner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for LinkSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSigner([redacted])")
+    }
+}
+
+impl LinkSigner {
+    pub fn new(secret: &SecretString) -> Self {
+        let key = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.required_spec_claims.insert("aud".into());
+        validation.validate_exp = false;
+        validation.set_audience(&[AUDIENCE]);
+        LinkSigner {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+        }
+    }
+
+    /// The token for `uri`: the same URI always gives the same token, on every replica.
+    pub fn mint(&self, uri: &StorageUri) -> String {
+        let claims = Claims {
+            uri: uri.to_string(),
+            aud: AUDIENCE.into(),
+        };
+        // HS256 over serializable claims cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// The URI a token names, if this service minted it and nobody changed a byte.
+    pub fn verify(&self, token: &str) -> Result<StorageUri, LinkError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+        Ok(StorageUri::parse(&data.claims.uri)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_tampering() {
+        let s = LinkSigner::new(&SecretString::from("0123456789abcdef0123"));
+        let uri = StorageUri::parse("oss://b/ a/é+%.jpg").unwrap();
+        let t = s.mint(&uri);
+        assert_eq!(s.mint(&uri), t);
+        assert_eq!(s.verify(&t).unwrap(), uri);
+        let mut bad = t.clone().into_bytes();
+        let mid = bad.len() / 2;
+        bad[mid] = if bad[mid] == b'A' { b'B' } else { b'A' };
+        assert!(s.verify(std::str::from_utf8(&bad).unwrap()).is_err());
+        assert!(s.verify(&t[..t.len() - 2]).is_err());
+        let other = LinkSigner::new(&SecretString::from("another-secret-0000"));
+        assert!(other.verify(&t).is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! Counters and histograms, rendered as Prometheus text at `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+use crate::cache::CacheStats;
+
+/// Upper bounds of the signing-latency buckets, microseconds.
+const SIGN_BUCKETS_US: [u64; 8] = [1, 2, 5, 10, 25, 50, 100, 1000];
+
+/// Process-wide metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: DashMap<(String, u16), AtomicU64>,
+    sign_buckets: [AtomicU64; SIGN_BUCKETS_US.len()],
+    sign_count: AtomicU64,
+    sign_sum_ns: AtomicU64,
+    references: DashMap<&'static str, AtomicU64>,
+}
+
+impl Metrics {
+    /// Counts one HTTP request by route pattern and status.
+    pub fn request(&self, route: &str, status: u16) {
+        if let Some(c) = self.requests.get(&(route.to_owned(), status)) {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.requests
+            .entry((route.to_owned(), status))
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records how long one signature took.
+    pub fn signed(&self, elapsed: std::time::Duration) {
+        let ns = elapsed.as_nanos() as u64;
+        self.sign_count.fetch_add(1, Ordering::Relaxed);
+        self.sign_sum_ns.fetch_add(ns, Ordering::Relaxed);
+        for (bound, bucket) in SIGN_BUCKETS_US.iter().zip(&self.sign_buckets) {
+            if ns <= bound * 1000 {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counts references by outcome: `rewritten`, `skipped`, `failed`.
+    pub fn references(&self, outcome: &'static str, n: usize) {
+        if n > 0 {
+            self.references
+                .entry(outcome)
+                .or_default()
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self, cache: CacheStats) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP lspresign_http_requests_total HTTP requests by route and status."
+        );
+        let _ = writeln!(out, "# TYPE lspresign_http_requests_total counter");
+        let mut rows: Vec<_> = self
+            .requests
+            .iter()
+            .map(|e| (e.key().clone(), e.value().load(Ordering::Relaxed)))
+            .collect();
+        rows.sort();
+        for ((route, status), n) in rows {
+            let _ = writeln!(
+                out,
+                "lspresign_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                route.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+        }
+        for (name, help, value) in [
+            ("cache_hits_total", "Signed-URL cache hits.", cache.hits),
+            (
+                "cache_misses_total",
+                "Signed-URL cache misses (a URL was signed).",
+                cache.misses,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP lspresign_{name} {help}\n# TYPE lspresign_{name} counter");
+            let _ = writeln!(out, "lspresign_{name} {value}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lspresign_cache_entries Signed URLs held in the cache.\n# TYPE lspresign_cache_entries gauge\nlspresign_cache_entries {}",
+            cache.entries
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lspresign_references_total References seen in rewrites, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE lspresign_references_total counter");
+        for outcome in ["rewritten", "skipped", "failed"] {
+            let n = self.references.get(outcome).map_or(0, |c| c.load(Ordering::Relaxed));
+            let _ = writeln!(out, "lspresign_references_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP lspresign_sign_duration_seconds Time to sign one URL.");
+        let _ = writeln!(out, "# TYPE lspresign_sign_duration_seconds histogram");
+        for (bound, bucket) in SIGN_BUCKETS_US.iter().zip(&self.sign_buckets) {
+            let _ = writeln!(
+                out,
+                "lspresign_sign_duration_seconds_bucket{{le=\"{}\"}} {}",
+                *bound as f64 / 1e6,
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.sign_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "lspresign_sign_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "lspresign_sign_duration_seconds_sum {}",
+            self.sign_sum_ns.load(Ordering::Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(out, "lspresign_sign_duration_seconds_count {count}");
+        out
+    }
+}

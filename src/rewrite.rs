@@ -1,0 +1,282 @@
+//! Finding storage references in JSON and rewriting them, with Label Studio's semantics.
+//!
+//! Pure code: no I/O. The JSON text is edited in place, so everything that is not a reference
+//! (white space, key order, number spelling, escapes) comes back byte for byte.
+//!
+//! A JSON string *value* holds references in one of two ways, as Label Studio reads them:
+//! - the whole string is a URI (`"oss://bucket/a b.jpg "`, trailing space and all), or
+//! - URIs quoted inside text or HTML (`<img src="oss://bucket/k.jpg">`), every occurrence.
+//!
+//! Object keys are never rewritten.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use memchr::{memchr2, memmem};
+
+use crate::uri::{Scheme, StorageUri};
+
+/// Why the input is not JSON we can rewrite.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JSON: {0}")]
+pub struct JsonError(#[from] serde_json::Error);
+
+/// One reference found in a string value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// Byte range of the URI inside the decoded string value.
+    pub range: Range<usize>,
+    pub uri: StorageUri,
+}
+
+/// A string value that holds at least one reference.
+#[derive(Debug)]
+struct Hit<'a> {
+    /// Byte range of the whole JSON string literal, quotes included.
+    span: Range<usize>,
+    value: Cow<'a, str>,
+    refs: Vec<Reference>,
+}
+
+/// A scanned JSON document: the source plus every string value holding references.
+#[derive(Debug)]
+pub struct Document<'a> {
+    src: &'a [u8],
+    hits: Vec<Hit<'a>>,
+}
+
+/// Tally of one rewrite.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// References replaced.
+    pub rewritten: usize,
+    /// References left as they were (bucket not configured, prefix not allowed, failed).
+    pub skipped: usize,
+}
+
+impl<'a> Document<'a> {
+    /// Validates `src` as JSON and finds every reference in its string values.
+    pub fn scan(src: &'a [u8]) -> Result<Document<'a>, JsonError> {
+        // Full validation first (serde_json also bounds nesting depth), so the scanner below can
+        // rely on well-formed input.
+        serde_json::from_slice::<serde::de::IgnoredAny>(src)?;
+        let mut hits = Vec::new();
+        let mut pos = 0;
+        while let Some(open) = memchr::memchr(b'"', &src[pos..]).map(|i| pos + i) {
+            let (close, escaped) = string_end(src, open + 1);
+            pos = close + 1;
+            if is_object_key(src, pos) {
+                continue;
+            }
+            let raw = &src[open + 1..close];
+            if memmem::find(raw, b"://").is_none() && !(escaped && memmem::find(raw, b":\\/").is_some()) {
+                continue;
+            }
+            let value: Cow<'a, str> = if escaped {
+                Cow::Owned(serde_json::from_slice::<String>(&src[open..=close])?)
+            } else {
+                // Validated above: the bytes between the quotes are UTF-8 without escapes.
+                Cow::Borrowed(
+                    std::str::from_utf8(raw)
+                        .map_err(|_| <serde_json::Error as serde::de::Error>::custom("string is not UTF-8"))?,
+                )
+            };
+            let refs = find_references(&value);
+            if !refs.is_empty() {
+                hits.push(Hit {
+                    span: open..close + 1,
+                    value,
+                    refs,
+                });
+            }
+        }
+        Ok(Document { src, hits })
+    }
+
+    /// Every reference, in document order (with repeats).
+    pub fn references(&self) -> impl Iterator<Item = &StorageUri> {
+        self.hits.iter().flat_map(|h| h.refs.iter().map(|r| &r.uri))
+    }
+
+    /// True when the document holds no reference at all.
+    pub fn is_empty(&self) -> bool {
+        self.hits.is_empty()
+    }
+
+    /// Writes the document with each reference replaced by what `replace` returns; `None`
+    /// leaves that reference as it was.
+    pub fn render<'r>(&self, mut replace: impl FnMut(&StorageUri) -> Option<Cow<'r, str>>) -> (Vec<u8>, Counts) {
+        let mut counts = Counts::default();
+        if self.hits.is_empty() {
+            return (self.src.to_vec(), counts);
+        }
+        let mut out = Vec::with_capacity(self.src.len() + self.src.len() / 4);
+        let mut copied = 0;
+        for hit in &self.hits {
+            let mut value = String::with_capacity(hit.value.len() * 2);
+            let mut last = 0;
+            let mut changed = false;
+            for r in &hit.refs {
+                value.push_str(&hit.value[last..r.range.start]);
+                match replace(&r.uri) {
+                    Some(new) => {
+                        value.push_str(&new);
+                        counts.rewritten += 1;
+                        changed = true;
+                    }
+                    None => {
+                        value.push_str(&hit.value[r.range.clone()]);
+                        counts.skipped += 1;
+                    }
+                }
+                last = r.range.end;
+            }
+            if !changed {
+                continue;
+            }
+            value.push_str(&hit.value[last..]);
+            out.extend_from_slice(&self.src[copied..hit.span.start]);
+            // Serializing a &str to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, &value);
+            copied = hit.span.end;
+        }
+        out.extend_from_slice(&self.src[copied..]);
+        (out, counts)
+    }
+}
+
+/// Index of the closing quote of the string whose content starts at `from`, and whether the
+/// string holds escapes.
+fn string_end(src: &[u8], mut from: usize) -> (usize, bool) {
+    let mut escaped = false;
+    while let Some(i) = memchr2(b'"', b'\\', &src[from..]) {
+        let at = from + i;
+        if src[at] == b'"' {
+            return (at, escaped);
+        }
+        escaped = true;
+        from = at + 2;
+    }
+    // Unreachable for validated JSON.
+    (src.len() - 1, escaped)
+}
+
+/// Whether the string that closed just before `after` is an object key (followed by `:`).
+fn is_object_key(src: &[u8], after: usize) -> bool {
+    src[after..]
+        .iter()
+        .find(|c| !c.is_ascii_whitespace())
+        .is_some_and(|c| *c == b':')
+}
+
+/// Finds the references in one string value, in order.
+pub fn find_references(s: &str) -> Vec<Reference> {
+    if Scheme::of_prefix(s).is_some() {
+        // The whole value is a URI: every byte of it belongs to the key.
+        return StorageUri::parse(s)
+            .map(|uri| vec![Reference { range: 0..s.len(), uri }])
+            .unwrap_or_default();
+    }
+    let mut refs = Vec::new();
+    let bytes = s.as_bytes();
+    let mut pos = 0;
+    while let Some(i) = memmem::find(&bytes[pos..], b"://") {
+        let sep = pos + i;
+        pos = sep + 3;
+        let Some((scheme_start, quote)) = quoted_scheme_start(bytes, sep) else {
+            continue;
+        };
+        let Some(len) = memchr::memchr(quote, &bytes[sep + 3..]) else {
+            continue;
+        };
+        let end = sep + 3 + len;
+        if let Ok(uri) = StorageUri::parse(&s[scheme_start..end]) {
+            refs.push(Reference {
+                range: scheme_start..end,
+                uri,
+            });
+            pos = end + 1;
+        }
+    }
+    refs
+}
+
+/// For a `://` at `sep`, the start of a known scheme right before it and the quote character
+/// that opens the URI.
+fn quoted_scheme_start(bytes: &[u8], sep: usize) -> Option<(usize, u8)> {
+    Scheme::ALL.into_iter().find_map(|scheme| {
+        let name = scheme.as_str().as_bytes();
+        let start = sep.checked_sub(name.len())?;
+        let quote = *bytes.get(start.checked_sub(1)?)?;
+        (&bytes[start..sep] == name && (quote == b'"' || quote == b'\'')).then_some((start, quote))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(src: &str) -> (String, Counts) {
+        let doc = Document::scan(src.as_bytes()).unwrap();
+        let (out, counts) =
+            doc.render(|u| (u.bucket == "b").then(|| Cow::Owned(format!("https://x/{}", u.key.replace(' ', "%20")))));
+        (String::from_utf8(out).unwrap(), counts)
+    }
+
+    #[test]
+    fn whole_string_keeps_every_byte_of_the_key() {
+        let refs = find_references("oss://b/ a b ");
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].uri.key, " a b ");
+    }
+
+    #[test]
+    fn quoted_inside_html_every_occurrence() {
+        let s = r#"<img src="oss://b/1.jpg"> and <img src='s3://c/2 x.png'/> see oss://b/3.jpg"#;
+        let refs = find_references(s);
+        let keys: Vec<_> = refs.iter().map(|r| r.uri.to_string()).collect();
+        assert_eq!(keys, ["oss://b/1.jpg", "s3://c/2 x.png"]);
+        assert_eq!(&s[refs[0].range.clone()], "oss://b/1.jpg");
+    }
+
+    #[test]
+    fn unquoted_text_and_other_schemes_are_not_references() {
+        assert!(find_references("see s3://b/x.png here").is_empty());
+        assert!(find_references("gs://b/x").is_empty());
+        assert!(find_references("'xs3://b/x'").is_empty());
+        assert!(find_references("<a href=\"oss://b/unclosed>").is_empty());
+    }
+
+    #[test]
+    fn rewrites_nested_values_and_keeps_the_rest_byte_for_byte() {
+        let src = "{ \"z\" : 1.50e3,\n \"oss://b/key\": [\"oss://b/a b\", {\"h\": \"<img src='oss://b/c'>\"}],\"o\":\"oss://other/k\" }";
+        let (out, counts) = rewrite(src);
+        assert_eq!(
+            out,
+            "{ \"z\" : 1.50e3,\n \"oss://b/key\": [\"https://x/a%20b\", {\"h\": \"<img src='https://x/c'>\"}],\"o\":\"oss://other/k\" }"
+        );
+        assert_eq!(
+            counts,
+            Counts {
+                rewritten: 2,
+                skipped: 1
+            }
+        );
+        // Idempotent.
+        assert_eq!(rewrite(&out).0, out);
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded_before_matching() {
+        let (out, counts) = rewrite(r#"{"i":"oss:\/\/b\/\u00e9.jpg"}"#);
+        assert_eq!(out, "{\"i\":\"https://x/é.jpg\"}");
+        assert_eq!(counts.rewritten, 1);
+    }
+
+    #[test]
+    fn invalid_json_is_refused() {
+        for bad in ["", "{", "{\"a\":}", "[1,]", "\"oss://b/k"] {
+            assert!(Document::scan(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+}
