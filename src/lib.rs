@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod emulator;
 pub mod http;
 pub mod link;
 pub mod metrics;

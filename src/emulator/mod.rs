@@ -1,0 +1,167 @@
+//! An in-process emulator of Aliyun OSS object access (GET/HEAD/PUT with OSS V4, OSS V1
+//! and AWS SigV4 signatures, ranges, conditional requests and bucket CORS), for tests and
+//! for the `demo` command.
+
+mod error;
+mod server;
+mod sign;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use bytes::Bytes;
+
+pub use error::OssError;
+pub use sign::{
+    RequestParts, Target, decode_key, parse_query, presign_oss1_for_tests, presign_oss4_for_tests, resolve_target,
+    verify,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct EmulatorConfig {
+    pub buckets: Vec<BucketConfig>,
+    pub credentials: Vec<Credential>,
+    /// Added before answering every request (zero = none).
+    pub latency: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub name: String,
+    /// e.g. `cn-hangzhou`; V4 scopes must name it.
+    pub region: String,
+    /// Accept OSS V1 signatures (otherwise only V4 and AWS SigV4).
+    pub allow_v1: bool,
+    pub cors: CorsRule,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    /// STS token; when set, requests must carry exactly this token.
+    pub security_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"***")
+            .field("security_token", &self.security_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// A bucket's CORS rule, reduced to what decides the answer to an Origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsRule {
+    /// No CORS configured: preflights fail, no CORS headers.
+    #[default]
+    None,
+    /// `AllowedOrigin *`: answers `*`, including for `Origin: null`.
+    AllowAll,
+    /// Echoes any Origin back, including `null`.
+    Echo,
+    /// Listed origins only (a single `*` inside an entry matches any run of characters,
+    /// as in OSS); never `null`.
+    Only(Vec<String>),
+}
+
+/// Counters since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// GETs answered 200 or 206.
+    pub objects_served: u64,
+    /// Body bytes of those GETs.
+    pub bytes_served: u64,
+    /// Responses with status 403 (any method).
+    pub forbidden: u64,
+    /// Responses with status 304.
+    pub not_modified: u64,
+}
+
+/// A running emulator; stop it with [`Emulator::stop`] (dropping it stops it too, without waiting).
+pub struct Emulator {
+    port: u16,
+    store: Arc<server::Store>,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Emulator {
+    /// Serves on `listener` from a task spawned on the current tokio runtime; returns at once.
+    pub fn start(config: EmulatorConfig, listener: TcpListener) -> std::io::Result<Emulator> {
+        // Checked first: without a runtime the server would start with nobody awaiting it.
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| std::io::Error::other(format!("Emulator::start needs a tokio runtime: {e}")))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let store = Arc::new(server::Store::default());
+        let state = actix_web::web::Data::new(server::State {
+            buckets: config.buckets,
+            credentials: config.credentials,
+            latency: config.latency,
+            store: store.clone(),
+        });
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(state.clone())
+                .default_service(actix_web::web::to(server::handle))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        let task = runtime.spawn(server);
+        Ok(Emulator {
+            port,
+            store,
+            handle,
+            task,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stores (or replaces) an object without going through HTTP.
+    pub fn put_object(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) {
+        self.store.put(bucket, key, body, content_type);
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.store.stats()
+    }
+
+    /// GETs of this object answered 200 or 206.
+    pub fn gets_of(&self, bucket: &str, key: &str) -> u64 {
+        self.store.gets_of(bucket, key)
+    }
+
+    pub async fn stop(mut self) {
+        self.handle.stop(true).await;
+        if let Err(e) = (&mut self.task).await {
+            log::warn!("OSS emulator task ended abnormally: {e}");
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // The stop command is sent when `stop` is called; the returned future only waits.
+        drop(self.handle.stop(false));
+    }
+}
+
+#[cfg(test)]
+mod tests;
