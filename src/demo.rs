@@ -1,5 +1,162 @@
-//! `ls-presign demo`.
+//! `ls-presign demo`: the whole flow on one machine with no cloud account. Starts the OSS
+//! emulator on 127.0.0.1 with a few real images, starts the service against it, and prints a
+//! Label Studio import whose references already resolve.
 
-pub async fn run() -> Result<std::process::ExitCode, String> {
-    Err("not yet".into())
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use crate::config::{Config, Env};
+use crate::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+use crate::http::Application;
+use crate::resolve::Output;
+
+/// The demo bucket and region.
+pub const BUCKET: &str = "demo";
+pub const REGION: &str = "cn-hangzhou";
+
+/// Sample images, embedded so the demo needs no files: (key, bytes, content type).
+pub const IMAGES: [(&str, &[u8], &str); 3] = [
+    ("images/cat.png", include_bytes!("../assets/demo/cat.png"), "image/png"),
+    ("images/dog.jpg", include_bytes!("../assets/demo/dog.jpg"), "image/jpeg"),
+    // A key with spaces and unicode, to show keys are signed exactly as written.
+    (
+        "images/鸟 bird (1).png",
+        include_bytes!("../assets/demo/bird.png"),
+        "image/png",
+    ),
+];
+
+/// Settings a user may still pass to the demo; everything about storage is the demo's own.
+const PASSED_THROUGH: [&str; 7] = [
+    "HOST",
+    "PORT",
+    "LS_PRESIGN_PUBLIC_URL",
+    "LS_PRESIGN_MODE",
+    "LS_PRESIGN_TTL",
+    "LS_PRESIGN_WINDOW",
+    "LS_PRESIGN_CORS_ORIGIN",
+];
+
+fn random(n: usize) -> String {
+    rand::rng().sample_iter(Alphanumeric).take(n).map(char::from).collect()
+}
+
+/// Starts the emulator seeded with the sample images; returns it with the credentials it accepts.
+pub fn start_emulator(listener: TcpListener) -> std::io::Result<(Emulator, Credential)> {
+    let credential = Credential {
+        access_key_id: format!("LTAIdemo{}", random(12)),
+        access_key_secret: random(30),
+        security_token: None,
+    };
+    let emulator = Emulator::start(
+        EmulatorConfig {
+            buckets: vec![BucketConfig {
+                name: BUCKET.into(),
+                region: REGION.into(),
+                // A bucket created today: V4 only, like real OSS.
+                allow_v1: false,
+                // Browsers send `Origin: null` after the 303; only `*` (or echo) lets them read.
+                cors: CorsRule::AllowAll,
+            }],
+            credentials: vec![credential.clone()],
+            latency: std::time::Duration::ZERO,
+        },
+        listener,
+    )?;
+    for (key, bytes, content_type) in IMAGES {
+        emulator.put_object(BUCKET, key, Bytes::from_static(bytes), content_type);
+    }
+    Ok((emulator, credential))
+}
+
+/// The service configuration for the demo: the emulator as the one OSS storage.
+pub fn demo_config(emulator: &Emulator, credential: &Credential) -> Result<Config, String> {
+    let mut vars: HashMap<String, String> = PASSED_THROUGH
+        .iter()
+        .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+        .collect();
+    vars.entry("HOST".into()).or_insert_with(|| "127.0.0.1".into());
+    for (k, v) in [
+        ("OSS_BUCKET", BUCKET.to_owned()),
+        ("OSS_REGION", REGION.to_owned()),
+        ("OSS_ENDPOINT", emulator.endpoint()),
+        ("OSS_ADDRESSING_STYLE", "path".to_owned()),
+        ("OSS_ACCESS_KEY_ID", credential.access_key_id.clone()),
+        ("OSS_ACCESS_KEY_SECRET", credential.access_key_secret.clone()),
+        ("LS_PRESIGN_SECRET", random(40)),
+    ] {
+        vars.insert(k.into(), v);
+    }
+    Config::load(&Env::map(&vars)).map_err(|e| e.to_string())
+}
+
+/// Label Studio tasks referring to the sample images, as a user would import them.
+pub fn sample_tasks() -> serde_json::Value {
+    let tasks: Vec<_> = IMAGES
+        .iter()
+        .map(|(key, _, _)| {
+            serde_json::json!({
+                "data": {
+                    "image": format!("oss://{BUCKET}/{key}"),
+                    "caption": format!("<p>From <code>oss://{BUCKET}/{key}</code></p>"),
+                }
+            })
+        })
+        .collect();
+    serde_json::Value::Array(tasks)
+}
+
+pub async fn run() -> Result<ExitCode, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot start the OSS emulator: {e}"))?;
+    let (emulator, credential) = start_emulator(listener).map_err(|e| format!("cannot start the OSS emulator: {e}"))?;
+    let config = demo_config(&emulator, &credential)?;
+    let app = Application::build(config.clone()).map_err(|e| e.to_string())?;
+
+    let tasks = serde_json::to_vec_pretty(&sample_tasks()).map_err(|e| e.to_string())?;
+    let import = app
+        .state()
+        .resolver
+        .rewrite(&tasks, Some(Output::Link), crate::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let import = String::from_utf8_lossy(&import.body).into_owned();
+    let first_link = app
+        .state()
+        .resolver
+        .link(&crate::uri::StorageUri::new(
+            crate::uri::Scheme::Oss,
+            BUCKET,
+            IMAGES[0].0,
+        ))
+        .map_err(|e| e.to_string())?;
+    let base = &config.public_url;
+    println!(
+        "\
+ls-presign demo
+  OSS emulator (bucket {BUCKET:?}, V4 signatures only): {}
+  ls-presign service:                              {base}
+
+Open this stable link in a browser: it answers 303 with a presigned URL, and the image comes
+straight from the emulator:
+  {first_link}
+
+Label Studio import JSON (Data Manager > Import, or POST /api/projects/<id>/import):
+{import}
+
+Resolve tasks to direct presigned URLs:
+  curl -s -X POST -H 'Content-Type: application/json' {base}/v1/resolve \\
+       -d '{{\"image\": \"oss://{BUCKET}/{}\"}}'
+
+Press Ctrl-C to stop.",
+        emulator.endpoint(),
+        IMAGES[1].0
+    );
+    let code = crate::cli::run_until_signal(app).await;
+    emulator.stop().await;
+    code
 }

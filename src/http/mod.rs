@@ -91,6 +91,11 @@ impl Application {
         &self.state
     }
 
+    /// The state, shared with the running workers.
+    pub fn shared_state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
     /// Runs until the server is stopped (via its handle or SIGINT/SIGTERM handled by the caller).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await

@@ -340,15 +340,17 @@ async fn proxy(state: &AppState, req: &HttpRequest, uri: &StorageUri) -> Result<
     if !upstream.headers().contains_key("cache-control") {
         resp.insert_header((header::CACHE_CONTROL, "private, no-cache"));
     }
-    let length = upstream.content_length();
-    if opts.method_head || status == StatusCode::NOT_MODIFIED {
-        if let Some(len) = length.filter(|_| opts.method_head) {
-            resp.no_chunking(len);
-        }
-        return Ok(resp.finish());
-    }
-    if let Some(len) = length {
+    // From the header: for a HEAD response the client's body-length hint is 0.
+    let length = upstream
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(len) = length.filter(|_| status != StatusCode::NOT_MODIFIED) {
         resp.no_chunking(len);
+    }
+    if opts.method_head || status == StatusCode::NOT_MODIFIED {
+        // An empty stream with the declared length: HEAD keeps the object's Content-Length.
+        return Ok(resp.streaming(futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
     }
     Ok(resp.streaming(upstream.bytes_stream().map_err(|e| e.without_url())))
 }

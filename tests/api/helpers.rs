@@ -1,0 +1,187 @@
+//! Spawns the real service on port 0 against the OSS emulator, with a real HTTP client.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+
+use bytes::Bytes;
+use ls_presign::config::{Config, Env};
+use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+use ls_presign::http::{AppState, Application};
+
+pub const AK: &str = "LTAItestkey0001";
+pub const SK: &str = "test-secret-0123456789abcdef";
+pub const STS_AK: &str = "STS.testkey0002";
+pub const STS_SK: &str = "sts-secret-abcdefghijklmnop";
+pub const STS_TOKEN: &str = "CAIS+token/with=odd&chars";
+pub const LINK_SECRET: &str = "link-secret-for-tests-0123456789";
+/// Objects above this many bytes are not inlined.
+pub const INLINE_MAX: usize = 20_000;
+
+pub struct TestApp {
+    pub base: String,
+    pub emulator: Emulator,
+    /// Follows no redirects, so tests see the 303.
+    pub client: reqwest::Client,
+    /// Follows redirects, resolving `*.localhost` to 127.0.0.1.
+    pub browser: reqwest::Client,
+    pub state: actix_web::web::Data<AppState>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    pub fn put(&self, bucket: &str, key: &str, body: impl Into<Bytes>, content_type: &str) {
+        self.emulator.put_object(bucket, key, body.into(), content_type);
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.emulator.stop().await;
+    }
+}
+
+/// `{"error":{"code":..}}` of a response, with its status.
+pub async fn error_code(resp: reqwest::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = resp.json().await.unwrap();
+    (status, v["error"]["code"].as_str().unwrap().to_owned())
+}
+
+fn bucket(name: &str, region: &str, allow_v1: bool) -> BucketConfig {
+    BucketConfig {
+        name: name.into(),
+        region: region.into(),
+        allow_v1,
+        cors: CorsRule::AllowAll,
+    }
+}
+
+/// The emulator's buckets and the storages pointing at them:
+/// - `media`: OSS V4, path-style, presign (env variables)
+/// - `legacy`: OSS V1 on a bucket that still accepts V1
+/// - `v1refused`: OSS V1 configured against a V4-only bucket
+/// - `s3media`: S3 SigV4, path-style
+/// - `vhost`: OSS V4, virtual-hosted on `vhost.localhost`
+/// - `sts`: OSS V4 with an STS token
+/// - `vault`: proxy mode
+/// - `limited`: only keys under `public/`
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let emulator = Emulator::start(
+        EmulatorConfig {
+            buckets: vec![
+                bucket("media", "cn-hangzhou", false),
+                bucket("legacy", "cn-hangzhou", true),
+                bucket("v1refused", "cn-hangzhou", false),
+                bucket("s3media", "us-east-1", false),
+                bucket("vhost", "cn-beijing", false),
+                bucket("sts", "cn-hangzhou", false),
+                bucket("vault", "cn-hangzhou", false),
+                bucket("limited", "cn-hangzhou", false),
+            ],
+            credentials: vec![
+                Credential {
+                    access_key_id: AK.into(),
+                    access_key_secret: SK.into(),
+                    security_token: None,
+                },
+                Credential {
+                    access_key_id: STS_AK.into(),
+                    access_key_secret: STS_SK.into(),
+                    security_token: Some(STS_TOKEN.into()),
+                },
+            ],
+            latency: std::time::Duration::ZERO,
+        },
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .unwrap();
+    let ep = emulator.endpoint();
+    let port = emulator.port();
+    let storage = |scheme: &str, bucket: &str, extra: &str| {
+        format!(
+            "[[storage]]\nscheme = \"{scheme}\"\nbucket = \"{bucket}\"\nregion = \"cn-hangzhou\"\nendpoint = \"{ep}\"\naddressing_style = \"path\"\naccess_key_id = \"{AK}\"\naccess_key_secret = \"{SK}\"\n{extra}\n"
+        )
+    };
+    let toml = [
+        storage("oss", "legacy", "signature_version = \"v1\""),
+        storage("oss", "v1refused", "signature_version = \"v1\""),
+        storage("s3", "s3media", "").replace("cn-hangzhou", "us-east-1"),
+        storage("oss", "vault", "mode = \"proxy\""),
+        storage("oss", "limited", "allowed_prefixes = [\"public/\"]"),
+        format!(
+            "[[storage]]\nscheme = \"oss\"\nbucket = \"sts\"\nregion = \"cn-hangzhou\"\nendpoint = \"{ep}\"\naddressing_style = \"path\"\naccess_key_id = \"{STS_AK}\"\naccess_key_secret = \"{STS_SK}\"\nsession_token = \"{STS_TOKEN}\"\n"
+        ),
+        format!(
+            "[[storage]]\nscheme = \"oss\"\nbucket = \"vhost\"\nregion = \"cn-beijing\"\nendpoint = \"http://localhost:{port}\"\naddressing_style = \"virtual\"\naccess_key_id = \"{AK}\"\naccess_key_secret = \"{SK}\"\n"
+        ),
+    ]
+    .concat();
+    let dir = std::env::temp_dir().join(format!("ls-presign-test-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml_path = dir.join("storages.toml");
+    std::fs::write(&toml_path, toml).unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app_port = listener.local_addr().unwrap().port();
+    let inline_max = INLINE_MAX.to_string();
+    let public = format!("http://127.0.0.1:{app_port}");
+    let mut vars: HashMap<String, String> = [
+        ("OSS_BUCKET", "media"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ENDPOINT", ep.as_str()),
+        ("OSS_ADDRESSING_STYLE", "path"),
+        ("OSS_ACCESS_KEY_ID", AK),
+        ("OSS_ACCESS_KEY_SECRET", SK),
+        ("LS_PRESIGN_SECRET", LINK_SECRET),
+        ("LS_PRESIGN_CONFIG", toml_path.to_str().unwrap()),
+        ("LS_PRESIGN_INLINE_MAX_BYTES", inline_max.as_str()),
+        ("LS_PRESIGN_PUBLIC_URL", public.as_str()),
+        ("LS_PRESIGN_WORKERS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra_env {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    let config = Config::load(&Env::map(&vars)).unwrap();
+    let app = Application::with_listener(config, listener).unwrap();
+    let handle = app.handle();
+    let state = app.shared_state();
+    tokio::spawn(app.run_until_stopped());
+
+    let localhost: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    TestApp {
+        base: public,
+        emulator,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        browser: reqwest::Client::builder()
+            .resolve("vhost.localhost", localhost)
+            .resolve("localhost", localhost)
+            .build()
+            .unwrap(),
+        state,
+        handle,
+    }
+}

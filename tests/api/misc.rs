@@ -1,0 +1,137 @@
+//! Health, metrics, CORS preflight and the error shape for bad requests.
+
+use serde_json::Value;
+
+use crate::helpers::{error_code, spawn_app};
+
+#[tokio::test]
+async fn health_is_the_ml_backend_shape() {
+    let app = spawn_app().await;
+    let resp = app.get("/health").await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "UP");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_and_the_service_keeps_serving() {
+    let app = spawn_app().await;
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            app.client
+                .post(format!("{}/v1/resolve", app.base))
+                .header("content-type", "application/json")
+                .body("{\"a\":"),
+            400,
+            "invalid_json",
+        ),
+        (
+            app.client
+                .post(format!("{}/v1/resolve", app.base))
+                .header("content-type", "application/json")
+                .body(""),
+            400,
+            "empty_body",
+        ),
+        (
+            app.client
+                .post(format!("{}/v1/resolve", app.base))
+                .header("content-type", "text/plain")
+                .body("{}"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            app.client
+                .post(format!("{}/v1/resolve?mode=fast", app.base))
+                .header("content-type", "application/json")
+                .body("{}"),
+            400,
+            "invalid_mode",
+        ),
+        (
+            app.client
+                .post(format!("{}/v1/resolve?x=1", app.base))
+                .header("content-type", "application/json")
+                .body("{}"),
+            400,
+            "invalid_query",
+        ),
+        (
+            app.client
+                .post(format!("{}/v1/resolve", app.base))
+                .header("content-type", "application/json")
+                .body("[".repeat(10_000)),
+            400,
+            "invalid_json",
+        ),
+        (
+            app.client.get(format!("{}/v1/resolve", app.base)),
+            405,
+            "method_not_allowed",
+        ),
+        (app.client.get(format!("{}/nope", app.base)), 404, "not_found"),
+        (
+            app.client.delete(format!("{}/health", app.base)),
+            405,
+            "method_not_allowed",
+        ),
+    ];
+    for (req, status, code) in cases {
+        let (got_status, got_code) = error_code(req.send().await.unwrap()).await;
+        assert_eq!((got_status, got_code.as_str()), (status, code));
+    }
+    let big = vec![b' '; 65 << 20];
+    let (status, code) = error_code(app.post_json("/v1/resolve", big).await).await;
+    assert_eq!((status, code.as_str()), (413, "body_too_large"));
+    assert_eq!(app.get("/health").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn preflight_and_metrics() {
+    let app = spawn_app().await;
+    let pre = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/resolve", app.base))
+        .header("Origin", "http://ls.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type, authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        pre.headers()["access-control-allow-headers"],
+        "content-type, authorization"
+    );
+
+    app.put("media", "m.png", "m", "image/png");
+    app.post_json("/v1/resolve", r#"{"a":"oss://media/m.png"}"#).await;
+    app.post_json("/v1/resolve", r#"{"a":"oss://media/m.png"}"#).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains("lspresign_http_requests_total{route=\"/v1/resolve\",status=\"200\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("lspresign_cache_hits_total 1"), "{text}");
+    assert!(text.contains("lspresign_cache_misses_total 1"), "{text}");
+    assert!(text.contains("lspresign_cache_entries 1"), "{text}");
+    assert!(text.contains("lspresign_sign_duration_seconds_count 1"), "{text}");
+    assert!(
+        text.contains("lspresign_references_total{outcome=\"rewritten\"} 2"),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cors_origin_is_configurable() {
+    let app = crate::helpers::spawn_app_with(&[("LS_PRESIGN_CORS_ORIGIN", "http://ls.example:8080")]).await;
+    let resp = app.get("/health").await;
+    assert_eq!(resp.headers()["access-control-allow-origin"], "http://ls.example:8080");
+    assert!(resp.headers().get_all("vary").iter().any(|v| v == "Origin"));
+    app.stop().await;
+}

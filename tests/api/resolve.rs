@@ -1,0 +1,192 @@
+//! `POST /v1/resolve`: every rewritten URL fetched with a real HTTP client.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::helpers::{INLINE_MAX, spawn_app};
+
+/// Keys that break naive signers: spaces, unicode, `+ % # ?`, `//`, leading/trailing spaces.
+pub const TRICKY_KEYS: [&str; 12] = [
+    "plain.jpg",
+    "dir/with space.png",
+    " leading and trailing ",
+    "unicode/猫 ねこ 🐱 é.jpg",
+    "combining/e\u{301}.png",
+    "plus+sign+.png",
+    "percent%20not-a-space%2F.png",
+    "hash#and?query=1&x.png",
+    "double//slash///x.png",
+    "/leading-slash.png",
+    "quote's \"dq\" (paren) [b] {c} *!@$;:,~.png",
+    "tab\tand\u{7f}.bin",
+];
+
+fn body_for(key: &str) -> Vec<u8> {
+    format!("bytes of {key:?}").repeat(3).into_bytes()
+}
+
+#[tokio::test]
+async fn presigned_urls_fetch_exactly_the_named_objects() {
+    let app = spawn_app().await;
+    for key in TRICKY_KEYS {
+        app.put("media", key, body_for(key), "application/octet-stream");
+    }
+    let tasks: Vec<Value> = TRICKY_KEYS
+        .iter()
+        .enumerate()
+        .map(|(i, k)| json!({"id": i, "data": {"image": format!("oss://media/{k}"), "meta": {"n": [1, 2.5e3]}}}))
+        .collect();
+    let resp = app.post_json("/v1/resolve", serde_json::to_vec(&tasks).unwrap()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["ls-presign-rewritten"],
+        TRICKY_KEYS.len().to_string().as_str()
+    );
+    assert_eq!(resp.headers()["ls-presign-skipped"], "0");
+    let out: Vec<Value> = resp.json().await.unwrap();
+    for (task, key) in out.iter().zip(TRICKY_KEYS) {
+        let url = task["data"]["image"].as_str().unwrap();
+        assert!(url.contains("x-oss-signature-version=OSS4-HMAC-SHA256"), "{url}");
+        assert_eq!(task["data"]["meta"], json!({"n": [1, 2.5e3]}));
+        let got = app.browser.get(url).send().await.unwrap();
+        assert_eq!(got.status(), 200, "{key:?}: {}", got.text().await.unwrap());
+        assert_eq!(got.bytes().await.unwrap(), body_for(key), "{key:?}");
+        assert_eq!(app.emulator.gets_of("media", key), 1, "{key:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_signing_flavour_is_accepted_by_the_store() {
+    let app = spawn_app().await;
+    let cases = [
+        ("oss://legacy/old.png", "legacy", "OSSAccessKeyId="),
+        ("s3://s3media/dir/a b.png", "s3media", "X-Amz-Signature="),
+        ("oss://vhost/in vhost+.png", "vhost", "http://vhost.localhost:"),
+        ("oss://sts/token.png", "sts", "x-oss-security-token="),
+    ];
+    for (uri, bucket, marker) in cases {
+        let key = uri.split_once(&format!("{bucket}/")).unwrap().1;
+        app.put(bucket, key, body_for(key), "image/png");
+        let resp = app.post_json("/v1/resolve", json!({ "image": uri }).to_string()).await;
+        let out: Value = resp.json().await.unwrap();
+        let url = out["image"].as_str().unwrap();
+        assert!(url.contains(marker), "{uri} -> {url}");
+        let got = app.browser.get(url).send().await.unwrap();
+        assert_eq!(got.status(), 200, "{uri}: {}", got.text().await.unwrap());
+        assert_eq!(got.bytes().await.unwrap(), body_for(key));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn v1_against_a_v4_only_bucket_is_refused_by_the_store() {
+    let app = spawn_app().await;
+    app.put("v1refused", "x.png", "x", "image/png");
+    let resp = app.post_json("/v1/resolve", r#"{"i":"oss://v1refused/x.png"}"#).await;
+    let out: Value = resp.json().await.unwrap();
+    let got = app.browser.get(out["i"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(got.status(), 403);
+    assert!(got.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shapes_html_and_untouched_content() {
+    let app = spawn_app().await;
+    app.put("media", "a.jpg", "A", "image/jpeg");
+    // One task, a list, {"tasks": [...]}, and arbitrary JSON all work; the rest stays byte for byte.
+    let src = r#"{"tasks": [ {"data": {"html": "<img src='oss://media/a.jpg'> <img src=\"oss://nope/b.jpg\">", "text": "see oss://media/a.jpg", "n": 1.0e2 }} ], "oss://media/a.jpg": true}"#;
+    let resp = app.post_json("/v1/resolve", src).await;
+    assert_eq!(resp.headers()["ls-presign-rewritten"], "1");
+    assert_eq!(resp.headers()["ls-presign-skipped"], "1");
+    let text = resp.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let html = v["tasks"][0]["data"]["html"].as_str().unwrap();
+    assert!(html.starts_with("<img src='http://127.0.0.1:"), "{html}");
+    assert!(html.ends_with("<img src=\"oss://nope/b.jpg\">"), "{html}");
+    assert_eq!(v["tasks"][0]["data"]["text"], "see oss://media/a.jpg");
+    assert!(
+        text.contains(r#""n": 1.0e2 }} ], "oss://media/a.jpg": true}"#),
+        "{text}"
+    );
+
+    // Nothing configured: the exact bytes come back.
+    let plain = "[ {\"a\" : \"gs://b/k\",\"b\":[1,2 ,3]} ]";
+    let resp = app.post_json("/v1/resolve", plain).await;
+    assert_eq!(resp.text().await.unwrap(), plain);
+
+    // Idempotent: resolving the output again changes nothing.
+    let again = app.post_json("/v1/resolve", text.clone()).await;
+    assert_eq!(again.headers()["ls-presign-rewritten"], "0");
+    assert_eq!(again.text().await.unwrap(), text);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn modes_link_and_inline() {
+    let app = spawn_app().await;
+    let png = include_bytes!("../../assets/demo/cat.png");
+    app.put("media", "cat.png", &png[..], "image/png");
+    app.put("media", "guess.jpg", &b"jpeg-ish"[..], "");
+    app.put(
+        "media",
+        "big.bin",
+        vec![7u8; INLINE_MAX + 1],
+        "application/octet-stream",
+    );
+
+    let resp = app
+        .post_json(
+            "/v1/resolve?mode=inline",
+            r#"{"a":"oss://media/cat.png","b":"oss://media/guess.jpg","c":"oss://media/big.bin","d":"oss://media/missing.png"}"#,
+        )
+        .await;
+    assert_eq!(resp.headers()["ls-presign-rewritten"], "2");
+    assert_eq!(resp.headers()["ls-presign-failed"], "2");
+    let errors: Value = serde_json::from_str(resp.headers()["ls-presign-errors"].to_str().unwrap()).unwrap();
+    let codes: Vec<_> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes, ["object_too_large", "object_not_found"]);
+    let out: Value = resp.json().await.unwrap();
+    let a = out["a"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:image/png;base64,")
+        .unwrap();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(a).unwrap(), png);
+    assert!(out["b"].as_str().unwrap().starts_with("data:image/jpeg;base64,"));
+    assert_eq!(out["c"], "oss://media/big.bin");
+
+    let resp = app
+        .post_json("/v1/resolve?mode=link", r#"["oss://media/cat.png"]"#)
+        .await;
+    let out: Value = resp.json().await.unwrap();
+    let link = out[0].as_str().unwrap();
+    assert!(link.starts_with(&format!("{}/r/", app.base)), "{link}");
+    let got = app.browser.get(link).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), png);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn allow_lists_skip_other_buckets_and_prefixes() {
+    let app = spawn_app().await;
+    app.put("limited", "public/a.png", "ok", "image/png");
+    let resp = app
+        .post_json(
+            "/v1/resolve",
+            r#"{"a":"oss://limited/public/a.png","b":"oss://limited/private/a.png","c":"s3://media/a.png"}"#,
+        )
+        .await;
+    assert_eq!(resp.headers()["ls-presign-rewritten"], "1");
+    assert_eq!(resp.headers()["ls-presign-skipped"], "2");
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(out["b"], "oss://limited/private/a.png");
+    assert_eq!(out["c"], "s3://media/a.png");
+    app.stop().await;
+}
