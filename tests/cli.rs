@@ -1,0 +1,223 @@
+//! Black-box tests of the built binary: `sign`, `rewrite`, bad configuration, and `demo`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ls-presign");
+
+fn cmd(env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+const OSS: [(&str, &str); 4] = [
+    ("OSS_BUCKET", "photos"),
+    ("OSS_REGION", "cn-hangzhou"),
+    ("OSS_ACCESS_KEY_ID", "AKID"),
+    ("OSS_ACCESS_KEY_SECRET", "SECRET"),
+];
+
+#[test]
+fn sign_pins_the_time_and_explains() {
+    let bkt = [("OSS_BUCKET", "bkt"), OSS[1], OSS[2], OSS[3]];
+    let out = cmd(&bkt)
+        .args([
+            "sign",
+            "oss://bkt/ a b+c%/d//é#?x ",
+            "--at",
+            "2026-11-27T10:00:00Z",
+            "--ttl",
+            "3600",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The same inputs as the alibabacloud-oss-v2 vector in src/sign/mod.rs (virtual-hosted).
+    assert_eq!(
+        v["signature"],
+        "444b7fe1ee11604f63d2e9712e697809878f22c3b4cc89987589f233a821c066"
+    );
+    assert_eq!(v["algorithm"], "oss-v4");
+    assert!(
+        v["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://bkt.oss-cn-hangzhou.aliyuncs.com/%20a%20b%2Bc%25/d//")
+    );
+    assert!(
+        v["canonical_request"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET\n/bkt/%20a%20b")
+    );
+
+    let plain = cmd(&OSS).args(["sign", "oss://photos/k.jpg"]).output().unwrap();
+    let url = String::from_utf8(plain.stdout).unwrap();
+    assert!(url.trim_end().contains("x-oss-signature="), "{url}");
+}
+
+#[test]
+fn bad_input_and_config_fail_with_a_clear_message() {
+    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+        (
+            OSS.to_vec(),
+            vec!["sign", "oss://other/k"],
+            "not in a configured bucket",
+        ),
+        (
+            OSS.to_vec(),
+            vec!["sign", "http://x/y"],
+            "does not start with oss:// or s3://",
+        ),
+        (
+            OSS.to_vec(),
+            vec!["sign", "oss://photos/k", "--ttl", "604801"],
+            "--ttl 604801",
+        ),
+        (
+            OSS.to_vec(),
+            vec!["sign", "oss://photos/k", "--at", "yesterday"],
+            "--at \"yesterday\"",
+        ),
+        (
+            [&OSS[..], &[("LS_PRESIGN_TTL", "0")]].concat(),
+            vec!["sign", "oss://photos/k"],
+            "LS_PRESIGN_TTL",
+        ),
+        (
+            OSS[..3].to_vec(),
+            vec!["sign", "oss://photos/k"],
+            "OSS_ACCESS_KEY_SECRET: required",
+        ),
+        (OSS.to_vec(), vec!["serve"], "LS_PRESIGN_SECRET: required"),
+    ];
+    for (env, args, expected) in cases {
+        let out = cmd(&env).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("SECRET\"") && !stderr.contains("=SECRET"),
+            "secret leaked: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn rewrite_reads_stdin_or_a_file() {
+    let input = r#"{"data": {"image": "oss://photos/a.jpg", "keep": "oss://other/b.jpg", "n": 1.50}}"#;
+    let mut child = cmd(&OSS)
+        .arg("rewrite")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(r#"{"data": {"image": "https://photos.oss-cn-hangzhou.aliyuncs.com/a.jpg?"#),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(r#"", "keep": "oss://other/b.jpg", "n": 1.50}}"#),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 rewritten, 1 skipped, 0 failed"));
+
+    let path = std::env::temp_dir().join(format!("lsp-rewrite-{}.json", std::process::id()));
+    std::fs::write(&path, "[1, 2 ,{\"a\":null}]").unwrap();
+    let out = cmd(&OSS).arg("rewrite").arg(&path).output().unwrap();
+    assert_eq!(out.stdout, b"[1, 2 ,{\"a\":null}]");
+    std::fs::write(&path, "{\"a\":").unwrap();
+    let out = cmd(&OSS).arg("rewrite").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid JSON"));
+    // Links need the secret: without it each reference fails, loudly.
+    let out = cmd(&OSS)
+        .args(["rewrite", "--mode", "link"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn demo_serves_an_image_through_a_303_from_the_emulator() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = cmd(&[("PORT", &port.to_string()), ("RUST_LOG", "warn")])
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    let mut link = None;
+    let mut printed = String::new();
+    while started.elapsed() < Duration::from_secs(30) {
+        let Some(Ok(line)) = lines.next() else { break };
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.trim_start().starts_with(&format!("http://127.0.0.1:{port}/r/")) && link.is_none() {
+            link = Some(line.trim().to_owned());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let link = link.unwrap_or_else(|| panic!("no link printed:\n{printed}"));
+    let import_start = printed.find("\n[").unwrap();
+    let import_end = printed.find("\n]\n").unwrap() + 2;
+    let tasks: serde_json::Value = serde_json::from_str(&printed[import_start..import_end]).unwrap();
+    assert_eq!(tasks.as_array().unwrap().len(), 3);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // The service may still be binding right after printing.
+        let mut resp = None;
+        for _ in 0..50 {
+            if let Ok(r) = no_redirect.get(&link).send().await {
+                resp = Some(r);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let resp = resp.expect("the demo service answers");
+        assert_eq!(resp.status(), 303);
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.contains("x-oss-signature-version=OSS4-HMAC-SHA256"),
+            "{location}"
+        );
+        let bytes = reqwest::get(&link).await.unwrap().bytes().await.unwrap();
+        assert_eq!(bytes.as_ref(), include_bytes!("../assets/demo/cat.png"));
+        for task in tasks.as_array().unwrap() {
+            let url = task["data"]["image"].as_str().unwrap();
+            let got = reqwest::get(url).await.unwrap();
+            assert_eq!(got.status(), 200, "{url}");
+            assert!(got.bytes().await.unwrap().len() > 1000);
+        }
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+}
