@@ -56,6 +56,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mint an API token (for the Label Studio webhook header, scripts, admins).
+    #[command(
+        after_help = "Examples:\n  ls-presign token --scope webhook --ttl 365d --sub label-studio\n  ls-presign token --scope resolve --ttl 30d --sub annotation-script"
+    )]
+    Token {
+        /// resolve (/v1/*), webhook (/webhook) or admin (everything).
+        #[arg(long)]
+        scope: crate::auth::Scope,
+        /// Lifetime: 30d, 12h, 15m or seconds.
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+        /// Who the token is for (shows in logs).
+        #[arg(long, default_value = "ls-presign")]
+        sub: String,
+    },
+    /// Rewrite every task of a Label Studio project that still holds raw references.
+    #[command(after_help = "Examples:\n  ls-presign sync --project 3 --dry-run\n  ls-presign sync --project 3")]
+    Sync {
+        /// Project id.
+        #[arg(long)]
+        project: u64,
+        /// Only count what would change.
+        #[arg(long)]
+        dry_run: bool,
+        /// Tasks per page read from Label Studio.
+        #[arg(long, default_value_t = 100)]
+        page_size: u64,
+    },
     /// Rewrite the references in a JSON file (or stdin) and print the result.
     #[command(
         after_help = "Examples:\n  ls-presign rewrite tasks.json > import.json\n  cat tasks.json | ls-presign rewrite --mode link"
@@ -89,6 +117,12 @@ pub fn main() -> ExitCode {
                 json,
             } => sign(&uri, ttl, at.as_deref(), &method, json),
             Command::Rewrite { file, mode } => rewrite(file, mode).await,
+            Command::Token { scope, ttl, sub } => token(scope, &ttl, &sub),
+            Command::Sync {
+                project,
+                dry_run,
+                page_size,
+            } => crate::sync::run(load_config()?, project, dry_run, page_size).await,
         }
     });
     match result {
@@ -233,4 +267,13 @@ async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn token(scope: crate::auth::Scope, ttl: &str, sub: &str) -> Result<ExitCode, String> {
+    let config = load_config()?;
+    let secret = config.require_secret().map_err(|e| e.to_string())?;
+    let ttl = crate::auth::parse_duration(ttl).map_err(|e| format!("--ttl {e}"))?;
+    let auth = crate::auth::Authenticator::new(secret, None);
+    println!("{}", auth.mint(sub, scope, crate::now(), ttl));
+    Ok(ExitCode::SUCCESS)
 }

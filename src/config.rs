@@ -92,6 +92,24 @@ pub struct Config {
     /// HTTP worker threads.
     pub workers: usize,
     pub storages: Vec<StorageConfig>,
+    /// Label Studio, for write-back, sync and `/v1/tasks`.
+    pub label_studio: Option<LabelStudioConfig>,
+    /// ML-backend Basic auth (`BASIC_AUTH_USER`, `BASIC_AUTH_PASS`).
+    pub basic_auth: Option<(String, SecretString)>,
+    /// Tasks waiting for write-back, at most.
+    pub queue_capacity: usize,
+    /// Tasks written back to Label Studio at the same time.
+    pub writeback_concurrency: usize,
+}
+
+/// Where Label Studio is and how to authenticate to it.
+#[derive(Debug, Clone)]
+pub struct LabelStudioConfig {
+    pub url: String,
+    /// A legacy token or a Personal Access Token.
+    pub api_key: SecretString,
+    /// Per-request timeout.
+    pub timeout: std::time::Duration,
 }
 
 /// A setting that is missing or wrong.
@@ -256,6 +274,18 @@ impl Config {
                 .parse("LS_PRESIGN_WORKERS")?
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             storages,
+            label_studio: label_studio(env)?,
+            basic_auth: match (env.get("BASIC_AUTH_USER"), env.get("BASIC_AUTH_PASS")) {
+                (Some(u), Some(p)) => Some((u, SecretString::from(p))),
+                (None, None) => None,
+                (Some(_), None) => return Err(err("BASIC_AUTH_PASS", "required when BASIC_AUTH_USER is set")),
+                (None, Some(_)) => return Err(err("BASIC_AUTH_USER", "required when BASIC_AUTH_PASS is set")),
+            },
+            queue_capacity: env.parse("LS_PRESIGN_QUEUE_CAPACITY")?.unwrap_or(50_000),
+            writeback_concurrency: env
+                .parse::<usize>("LS_PRESIGN_WRITEBACK_CONCURRENCY")?
+                .unwrap_or(4)
+                .max(1),
         })
     }
 
@@ -268,6 +298,25 @@ impl Config {
             )
         })
     }
+}
+
+fn label_studio(env: &Env<'_>) -> Result<Option<LabelStudioConfig>, ConfigError> {
+    let (url, key) = match (env.get("LABEL_STUDIO_URL"), env.get("LABEL_STUDIO_API_KEY")) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(err("LABEL_STUDIO_API_KEY", "required when LABEL_STUDIO_URL is set")),
+        (None, Some(_)) => return Err(err("LABEL_STUDIO_URL", "required when LABEL_STUDIO_API_KEY is set")),
+        (Some(u), Some(k)) => (u, k),
+    };
+    let parsed = url::Url::parse(&url).map_err(|e| err("LABEL_STUDIO_URL", format!("{url:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(err("LABEL_STUDIO_URL", format!("{url:?} must be http:// or https://")));
+    }
+    let timeout: u64 = env.parse("LABEL_STUDIO_TIMEOUT")?.unwrap_or(30);
+    Ok(Some(LabelStudioConfig {
+        url: url.trim_end_matches('/').to_owned(),
+        api_key: SecretString::from(key),
+        timeout: std::time::Duration::from_secs(timeout.max(1)),
+    }))
 }
 
 struct Defaults {

@@ -135,6 +135,10 @@ pub async fn run() -> Result<ExitCode, String> {
         ))
         .map_err(|e| e.to_string())?;
     let base = &config.public_url;
+    let token = app
+        .state()
+        .auth
+        .mint("demo", crate::auth::Scope::Admin, crate::now(), 86400);
     println!(
         "\
 ls-presign demo
@@ -148,9 +152,12 @@ straight from the emulator:
 Label Studio import JSON (Data Manager > Import, or POST /api/projects/<id>/import):
 {import}
 
+API token for this run (scope admin, valid 1 day; mint your own with `ls-presign token`):
+  {token}
+
 Resolve tasks to direct presigned URLs:
-  curl -s -X POST -H 'Content-Type: application/json' {base}/v1/resolve \\
-       -d '{{\"image\": \"oss://{BUCKET}/{}\"}}'
+  curl -s -X POST -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+       {base}/v1/resolve -d '{{\"image\": \"oss://{BUCKET}/{}\"}}'
 
 Press Ctrl-C to stop.",
         emulator.endpoint(),

@@ -17,8 +17,27 @@ pub struct Metrics {
     sign_buckets: [AtomicU64; SIGN_BUCKETS_US.len()],
     sign_count: AtomicU64,
     sign_sum_ns: AtomicU64,
-    references: DashMap<&'static str, AtomicU64>,
+    /// Labelled counters: (family, label value) → count.
+    counters: DashMap<(&'static str, &'static str), AtomicU64>,
+    queue_depth: AtomicU64,
 }
+
+/// Labelled counter families: name, help, label name, the label values always shown.
+const FAMILIES: [(&str, &str, &str, &[&str]); 3] = [
+    (
+        "references_total",
+        "References seen in rewrites, by outcome.",
+        "outcome",
+        &["rewritten", "skipped", "failed"],
+    ),
+    (
+        "writeback_tasks_total",
+        "Tasks handled by write-back to Label Studio, by outcome.",
+        "outcome",
+        &["rewritten", "already_done", "gone", "failed"],
+    ),
+    ("webhooks_total", "Webhooks received, by action.", "action", &[]),
+];
 
 impl Metrics {
     /// Counts one HTTP request by route pattern and status.
@@ -45,14 +64,26 @@ impl Metrics {
         }
     }
 
-    /// Counts references by outcome: `rewritten`, `skipped`, `failed`.
-    pub fn references(&self, outcome: &'static str, n: usize) {
+    /// Adds `n` to a labelled counter (`references_total`, `writeback_tasks_total`, `webhooks_total`).
+    pub fn count(&self, family: &'static str, label: &'static str, n: usize) {
         if n > 0 {
-            self.references
-                .entry(outcome)
+            self.counters
+                .entry((family, label))
                 .or_default()
                 .fetch_add(n as u64, Ordering::Relaxed);
         }
+    }
+
+    /// The value of a labelled counter.
+    pub fn counter(&self, family: &'static str, label: &'static str) -> u64 {
+        self.counters
+            .get(&(family, label))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Sets the write-back queue depth gauge.
+    pub fn set_queue_depth(&self, n: usize) {
+        self.queue_depth.store(n as u64, Ordering::Relaxed);
     }
 
     /// Prometheus text exposition.
@@ -92,15 +123,23 @@ impl Metrics {
             "# HELP lspresign_cache_entries Signed URLs held in the cache.\n# TYPE lspresign_cache_entries gauge\nlspresign_cache_entries {}",
             cache.entries
         );
+        for (name, help, label, fixed) in FAMILIES {
+            let _ = writeln!(out, "# HELP lspresign_{name} {help}\n# TYPE lspresign_{name} counter");
+            let mut values: Vec<&str> = fixed.to_vec();
+            for e in self.counters.iter() {
+                if e.key().0 == name && !values.contains(&e.key().1) {
+                    values.push(e.key().1);
+                }
+            }
+            for v in values {
+                let _ = writeln!(out, "lspresign_{name}{{{label}=\"{v}\"}} {}", self.counter(name, v));
+            }
+        }
         let _ = writeln!(
             out,
-            "# HELP lspresign_references_total References seen in rewrites, by outcome."
+            "# HELP lspresign_writeback_queue_depth Tasks waiting for write-back.\n# TYPE lspresign_writeback_queue_depth gauge\nlspresign_writeback_queue_depth {}",
+            self.queue_depth.load(Ordering::Relaxed)
         );
-        let _ = writeln!(out, "# TYPE lspresign_references_total counter");
-        for outcome in ["rewritten", "skipped", "failed"] {
-            let n = self.references.get(outcome).map_or(0, |c| c.load(Ordering::Relaxed));
-            let _ = writeln!(out, "lspresign_references_total{{outcome=\"{outcome}\"}} {n}");
-        }
         let _ = writeln!(out, "# HELP lspresign_sign_duration_seconds Time to sign one URL.");
         let _ = writeln!(out, "# TYPE lspresign_sign_duration_seconds histogram");
         for (bound, bucket) in SIGN_BUCKETS_US.iter().zip(&self.sign_buckets) {

@@ -172,11 +172,22 @@ impl Resolver {
         let mut unique: Vec<&StorageUri> = doc.references().collect();
         unique.sort();
         unique.dedup();
-        let outcomes: HashMap<&StorageUri, Result<String, ResolveError>> = futures_util::stream::iter(unique)
-            .map(|uri| async move { (uri, self.resolve(uri, output, now).await) })
-            .buffer_unordered(INLINE_CONCURRENCY)
-            .collect()
-            .await;
+        // A plain loop rather than a stream combinator over a closure: the closure's lifetimes
+        // would make this future unusable from a spawned task.
+        let mut resolved = Vec::with_capacity(unique.len());
+        let mut pending = futures_util::stream::FuturesOrdered::new();
+        for &uri in &unique {
+            if pending.len() >= INLINE_CONCURRENCY
+                && let Some(r) = pending.next().await
+            {
+                resolved.push(r);
+            }
+            pending.push_back(self.resolve(uri, output, now));
+        }
+        while let Some(r) = pending.next().await {
+            resolved.push(r);
+        }
+        let outcomes: HashMap<&StorageUri, Result<String, ResolveError>> = unique.into_iter().zip(resolved).collect();
 
         let mut failed = 0;
         let (body, counts) = doc.render(|uri| match outcomes.get(uri) {
@@ -200,9 +211,9 @@ impl Resolver {
             .collect();
         failures.sort_by(|a, b| a.uri.cmp(&b.uri));
         let skipped = counts.skipped - failed;
-        self.metrics.references("rewritten", counts.rewritten);
-        self.metrics.references("skipped", skipped);
-        self.metrics.references("failed", failed);
+        self.metrics.count("references_total", "rewritten", counts.rewritten);
+        self.metrics.count("references_total", "skipped", skipped);
+        self.metrics.count("references_total", "failed", failed);
         Ok(Rewritten {
             body,
             rewritten: counts.rewritten,

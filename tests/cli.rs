@@ -65,7 +65,8 @@ fn sign_pins_the_time_and_explains() {
 
 #[test]
 fn bad_input_and_config_fail_with_a_clear_message() {
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             OSS.to_vec(),
             vec!["sign", "oss://other/k"],

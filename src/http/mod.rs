@@ -2,6 +2,7 @@
 //! the real app on port 0.
 
 mod error;
+mod hooks;
 mod routes;
 
 use std::net::TcpListener;
@@ -13,14 +14,22 @@ use actix_web::{App, HttpServer, middleware, web};
 
 pub use error::ApiError;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::labelstudio::LabelStudio;
 use crate::resolve::Resolver;
+use crate::writeback::Queue;
 
 /// Shared state of every worker.
 #[derive(Debug)]
 pub struct AppState {
     pub config: Config,
-    pub resolver: Resolver,
+    pub resolver: Arc<Resolver>,
+    pub auth: Authenticator,
+    /// Label Studio, when `LABEL_STUDIO_URL` is set.
+    pub label_studio: Option<Arc<LabelStudio>>,
+    /// Write-back queue, when Label Studio is configured.
+    pub queue: Option<Queue>,
 }
 
 /// Why the service could not start.
@@ -53,11 +62,27 @@ impl Application {
 
     /// Serves on an already bound listener (tests bind port 0).
     pub fn with_listener(config: Config, listener: TcpListener) -> Result<Application, StartError> {
-        config.require_secret()?;
+        let secret = config.require_secret()?.clone();
         let port = listener.local_addr().map_err(StartError::Server)?.port();
         let workers = config.workers.max(1);
+        let resolver = Arc::new(Resolver::new(&config)?);
+        let label_studio = match &config.label_studio {
+            Some(ls) => Some(Arc::new(LabelStudio::new(&ls.url, ls.api_key.clone(), ls.timeout)?)),
+            None => None,
+        };
+        let queue = label_studio.as_ref().map(|ls| {
+            Queue::spawn(
+                resolver.clone(),
+                ls.clone(),
+                config.queue_capacity,
+                config.writeback_concurrency,
+            )
+        });
         let state = web::Data::new(AppState {
-            resolver: Resolver::new(&config)?,
+            auth: Authenticator::new(&secret, config.basic_auth.clone()),
+            resolver,
+            label_studio,
+            queue,
             config,
         });
         let app_state = state.clone();

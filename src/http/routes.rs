@@ -11,7 +11,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, hooks};
+use crate::auth::Scope;
 use crate::config::Mode;
 use crate::resolve::Output;
 use crate::storage::ReadOptions;
@@ -30,6 +31,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/r/{token}")
                 .route(web::get().to(link))
                 .route(web::head().to(link)),
+        )
+        .service(resource("/webhook").route(web::post().to(hooks::webhook)))
+        .service(resource("/setup").route(web::post().to(hooks::setup)))
+        .service(resource("/predict").route(web::post().to(hooks::predict)))
+        .service(resource("/versions").route(web::get().to(hooks::versions)))
+        .service(resource("/v1/tasks/{id}").route(web::get().to(hooks::task)))
+        .service(resource("/v1/projects/{id}/tasks").route(web::get().to(hooks::project_tasks)))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::bad_request("invalid_query", e.to_string()).into()),
         )
         .default_service(web::to(not_found));
 }
@@ -110,7 +125,11 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Reads a JSON request body of at most `limit` bytes.
-async fn read_json_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<BytesMut, ApiError> {
+pub(super) async fn read_json_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or("").trim();
@@ -234,6 +253,7 @@ struct SignBody {
 
 /// `POST /v1/sign`: `{"uri": ...}` → one result, `{"uris": [...]}` → `{"results": [...]}`.
 async fn sign(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    hooks::authorize(&state, &req, Scope::Resolve)?;
     let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
     let b: SignBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
@@ -254,7 +274,7 @@ async fn sign(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
             "uri": uri,
             "url": signed.url,
             "method": method,
-            "expires_at": rfc3339(signed.expires_at),
+            "expires_at": crate::rfc3339(signed.expires_at),
         }))
     };
     match (b.uri, b.uris) {
@@ -271,12 +291,6 @@ async fn sign(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
             "send {\"uri\": \"oss://bucket/key\"} or {\"uris\": [...]}",
         )),
     }
-}
-
-fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `GET /r/{token}`: a stable link. Presign mode answers 303 to the cached presigned URL; inline

@@ -20,7 +20,7 @@ pub const INLINE_MAX: usize = 20_000;
 pub struct TestApp {
     pub base: String,
     pub emulator: Emulator,
-    /// Follows no redirects, so tests see the 303.
+    /// Follows no redirects, so tests see the 303; sends an admin token.
     pub client: reqwest::Client,
     /// Follows redirects, resolving `*.localhost` to 127.0.0.1.
     pub browser: reqwest::Client,
@@ -169,10 +169,16 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     tokio::spawn(app.run_until_stopped());
 
     let localhost: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let token = state
+        .auth
+        .mint("tests", ls_presign::auth::Scope::Admin, ls_presign::now(), 3600);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     TestApp {
         base: public,
         emulator,
         client: reqwest::Client::builder()
+            .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),

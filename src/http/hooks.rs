@@ -1,0 +1,222 @@
+//! Label Studio-facing handlers: the webhook, the ML-backend endpoints, and task reads for
+//! annotation scripts.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::routes::read_json_body;
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, Scope};
+use crate::labelstudio::LsError;
+use crate::resolve::Output;
+
+/// Model version reported to Label Studio.
+fn model_version() -> String {
+    format!("ls-presign-{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Checks the request's credentials for `scope`.
+pub fn authorize(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<(), ApiError> {
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    state.auth.check(header, scope).map_err(|e| {
+        let (status, code) = match e {
+            AuthError::Missing => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AuthError::Basic => (StatusCode::UNAUTHORIZED, "bad_basic_auth"),
+            AuthError::Invalid(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            AuthError::Scope { .. } => (StatusCode::FORBIDDEN, "insufficient_scope"),
+        };
+        ApiError::new(status, code, e.to_string())
+    })
+}
+
+/// ML-backend endpoints need Basic auth only when `BASIC_AUTH_USER`/`BASIC_AUTH_PASS` are set,
+/// as Label Studio's own ML backends do.
+fn authorize_ml(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    if state.auth.has_basic() {
+        authorize(state, req, Scope::Webhook)
+    } else {
+        Ok(())
+    }
+}
+
+fn ls_error(e: LsError) -> ApiError {
+    match e {
+        LsError::TaskGone(id) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "task_not_found",
+            format!("Label Studio has no task {id}"),
+        ),
+        other => {
+            log::warn!("Label Studio call failed: {other}");
+            ApiError::new(StatusCode::BAD_GATEWAY, "label_studio_error", other.to_string())
+        }
+    }
+}
+
+fn not_configured() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "label_studio_not_configured",
+        "set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to talk to Label Studio",
+    )
+}
+
+/// Webhook actions counted by name in metrics; anything else is counted as `other`.
+const KNOWN_ACTIONS: [&str; 14] = [
+    "TASKS_CREATED",
+    "TASKS_DELETED",
+    "ANNOTATION_CREATED",
+    "ANNOTATIONS_CREATED",
+    "ANNOTATION_UPDATED",
+    "ANNOTATIONS_DELETED",
+    "PROJECT_CREATED",
+    "PROJECT_UPDATED",
+    "PROJECT_DELETED",
+    "LABEL_LINK_CREATED",
+    "LABEL_LINK_UPDATED",
+    "LABEL_LINK_DELETED",
+    "START_TRAINING",
+    "REVIEW_CREATED",
+];
+
+/// `POST /webhook`: Label Studio project webhooks (and ML-backend webhooks). Answers at once;
+/// `TASKS_CREATED` queues the tasks for write-back.
+pub async fn webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&state, &req, Scope::Webhook)?;
+    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let mut event: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let action = event
+        .get("action")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("invalid_webhook", "the webhook has no \"action\""))?
+        .to_owned();
+    let label = KNOWN_ACTIONS.iter().find(|a| **a == action).copied().unwrap_or("other");
+    state.resolver.metrics.count("webhooks_total", label, 1);
+    if action != "TASKS_CREATED" {
+        return Ok(HttpResponse::Ok().json(json!({"action": action, "handled": false})));
+    }
+    let tasks = match event.get_mut("tasks").map(Value::take) {
+        Some(Value::Array(tasks)) => tasks,
+        // "Send payload" is off in the webhook settings: nothing to rewrite from.
+        None => {
+            log::warn!("TASKS_CREATED webhook without tasks: enable \"Send payload\" in the webhook settings");
+            return Ok(HttpResponse::Ok().json(json!({"action": action, "handled": false, "queued": 0})));
+        }
+        Some(_) => return Err(ApiError::bad_request("invalid_webhook", "\"tasks\" must be a list")),
+    };
+    let queue = state.queue.as_ref().ok_or_else(not_configured)?;
+    let queued = queue.push_all(tasks).map_err(|e| {
+        log::error!("webhook refused: {e}");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
+    })?;
+    Ok(HttpResponse::Ok().json(json!({"action": action, "handled": true, "queued": queued})))
+}
+
+/// `POST /setup`: what Label Studio calls when the service is connected as an ML backend.
+pub async fn setup(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    authorize_ml(&state, &req)?;
+    Ok(HttpResponse::Ok().json(json!({ "model_version": model_version() })))
+}
+
+/// `GET /versions`.
+pub async fn versions(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    authorize_ml(&state, &req)?;
+    Ok(HttpResponse::Ok().json(json!({ "versions": [model_version()] })))
+}
+
+/// `POST /predict`: valid, empty predictions — ls-presign labels nothing.
+pub async fn predict(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize_ml(&state, &req)?;
+    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let n = v.get("tasks").and_then(Value::as_array).map_or(0, Vec::len);
+    let version = model_version();
+    let results: Vec<Value> = (0..n)
+        .map(|_| json!({"result": [], "score": 0.0, "model_version": version}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "results": results, "model_version": version })))
+}
+
+/// Rewrites a task (or page) read from Label Studio to direct presigned URLs.
+async fn presigned_json(state: &AppState, value: &Value) -> Result<HttpResponse, ApiError> {
+    let src = serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?;
+    let out = state
+        .resolver
+        .rewrite(&src, Some(Output::Presign), crate::now())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "label_studio_error", e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("LS-Presign-Rewritten", out.rewritten.to_string()))
+        .insert_header(("LS-Presign-Skipped", out.skipped.to_string()))
+        .insert_header(("LS-Presign-Failed", out.failed.to_string()))
+        .body(out.body))
+}
+
+/// `GET /v1/tasks/{id}`: the task from Label Studio with direct presigned URLs. Stable links
+/// already in the task (written back) are resolved too, so scripts get URLs to the store.
+pub async fn task(state: web::Data<AppState>, req: HttpRequest, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    authorize(&state, &req, Scope::Resolve)?;
+    let ls = state.label_studio.as_ref().ok_or_else(not_configured)?;
+    let task = ls.get_task(*id).await.map_err(ls_error)?;
+    presigned_json(&state, &unlink(&state, task)).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    page: Option<u64>,
+    page_size: Option<u64>,
+}
+
+/// `GET /v1/projects/{id}/tasks?page=1&page_size=100`.
+pub async fn project_tasks(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    project: web::Path<u64>,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&state, &req, Scope::Resolve)?;
+    let ls = state.label_studio.as_ref().ok_or_else(not_configured)?;
+    let page = paging.page.unwrap_or(1).max(1);
+    let page_size = paging.page_size.unwrap_or(100).clamp(1, 1000);
+    let got = ls.list_tasks(*project, page, page_size).await.map_err(ls_error)?;
+    let tasks: Vec<Value> = got.tasks.into_iter().map(|t| unlink(&state, t)).collect();
+    let body = json!({"project": *project, "page": page, "page_size": page_size, "total": got.total, "tasks": tasks});
+    presigned_json(&state, &body).await
+}
+
+/// Replaces this service's stable links in a task with the URIs they name, so the rewrite that
+/// follows produces direct presigned URLs.
+fn unlink(state: &AppState, mut task: Value) -> Value {
+    let prefix = format!("{}/r/", state.config.public_url);
+    let Some(links) = state.resolver.links() else {
+        return task;
+    };
+    fn walk(v: &mut Value, prefix: &str, links: &crate::link::LinkSigner) {
+        match v {
+            Value::String(s) if s.starts_with(prefix) => {
+                if let Ok(uri) = links.verify(&s[prefix.len()..]) {
+                    *s = uri.to_string();
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, prefix, links)),
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, prefix, links)),
+            _ => {}
+        }
+    }
+    if let Some(data) = task.get_mut("data") {
+        walk(data, &prefix, links);
+    }
+    task
+}

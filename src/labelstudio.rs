@@ -1,0 +1,310 @@
+//! The Label Studio REST client: tasks by id and by project page, and PATCH to write them back.
+//!
+//! Authenticates with a legacy token (`Authorization: Token ...`) or a Personal Access Token —
+//! a JWT refresh token exchanged at `/api/token/refresh/` for a short-lived access token, sent as
+//! `Bearer` and refreshed before it expires and on 401. Timeouts, 429 and 5xx are retried with
+//! exponential backoff.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+/// Attempts per request (the first try plus retries).
+const ATTEMPTS: u32 = 5;
+/// Refresh the access token this long before LS says it expires.
+const REFRESH_MARGIN: Duration = Duration::from_secs(30);
+
+/// Why a Label Studio call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LsError {
+    #[error("Label Studio has no task {0} (deleted?)")]
+    TaskGone(u64),
+    #[error("Label Studio refused the credentials ({status}): {detail}")]
+    Unauthorized { status: u16, detail: String },
+    #[error("Label Studio answered {status} to {what}: {detail}")]
+    Status { what: String, status: u16, detail: String },
+    #[error("Label Studio could not be reached for {what}: {source}")]
+    Unreachable {
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("Label Studio sent a response that is not the expected JSON for {what}: {detail}")]
+    Garbage { what: String, detail: String },
+}
+
+enum Credential {
+    Legacy(SecretString),
+    Pat {
+        refresh: SecretString,
+        access: Mutex<Option<(SecretString, Instant)>>,
+    },
+}
+
+/// A Label Studio instance.
+pub struct LabelStudio {
+    base: String,
+    http: reqwest::Client,
+    credential: Credential,
+}
+
+impl std::fmt::Debug for LabelStudio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabelStudio")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One page of a project's tasks.
+#[derive(Debug)]
+pub struct TaskPage {
+    pub tasks: Vec<Value>,
+    /// Tasks in the project, as Label Studio counts them.
+    pub total: u64,
+}
+
+impl LabelStudio {
+    /// `api_key` is a legacy token or a Personal Access Token (a JWT); which one is detected.
+    pub fn new(base: &str, api_key: SecretString, timeout: Duration) -> Result<LabelStudio, reqwest::Error> {
+        let credential = if is_refresh_jwt(api_key.expose_secret()) {
+            Credential::Pat {
+                refresh: api_key,
+                access: Mutex::new(None),
+            }
+        } else {
+            Credential::Legacy(api_key)
+        };
+        Ok(LabelStudio {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(5))
+                .build()?,
+            credential,
+        })
+    }
+
+    /// Whether the key is a Personal Access Token.
+    pub fn uses_pat(&self) -> bool {
+        matches!(self.credential, Credential::Pat { .. })
+    }
+
+    pub async fn get_task(&self, id: u64) -> Result<Value, LsError> {
+        let what = format!("GET /api/tasks/{id}/");
+        match self
+            .send(reqwest::Method::GET, &format!("/api/tasks/{id}/"), None, &what)
+            .await
+        {
+            Err(LsError::Status { status: 404, .. }) => Err(LsError::TaskGone(id)),
+            other => other,
+        }
+    }
+
+    /// Replaces the task's `data` (and `meta`) — LS's PATCH replaces each given field whole.
+    pub async fn patch_task(&self, id: u64, body: &Value) -> Result<Value, LsError> {
+        let what = format!("PATCH /api/tasks/{id}/");
+        match self
+            .send(reqwest::Method::PATCH, &format!("/api/tasks/{id}/"), Some(body), &what)
+            .await
+        {
+            Err(LsError::Status { status: 404, .. }) => Err(LsError::TaskGone(id)),
+            other => other,
+        }
+    }
+
+    /// Page `page` (from 1) of a project's tasks.
+    pub async fn list_tasks(&self, project: u64, page: u64, page_size: u64) -> Result<TaskPage, LsError> {
+        let path = format!("/api/tasks/?project={project}&page={page}&page_size={page_size}&fields=all");
+        let what = format!("GET /api/tasks/?project={project}&page={page}");
+        let v = match self.send(reqwest::Method::GET, &path, None, &what).await {
+            // Past the last page LS answers 404.
+            Err(LsError::Status { status: 404, .. }) => {
+                return Ok(TaskPage {
+                    tasks: vec![],
+                    total: 0,
+                });
+            }
+            other => other?,
+        };
+        let garbage = |detail: &str| LsError::Garbage {
+            what: what.clone(),
+            detail: detail.to_owned(),
+        };
+        let tasks = v
+            .get("tasks")
+            .and_then(Value::as_array)
+            .ok_or_else(|| garbage("no \"tasks\" list"))?
+            .clone();
+        let total = v.get("total").and_then(Value::as_u64).unwrap_or(tasks.len() as u64);
+        Ok(TaskPage { tasks, total })
+    }
+
+    /// One request with authentication, retries and JSON decoding.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Value, LsError> {
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .header("authorization", self.authorization(false).await?);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let retry = |attempt: u32| attempt < ATTEMPTS;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) if (e.is_timeout() || e.is_connect() || e.is_request()) && retry(attempt) => {
+                    log::warn!("{what}: {e}; retrying");
+                    backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(LsError::Unreachable {
+                        what: what.to_owned(),
+                        source: e,
+                    });
+                }
+            };
+            let status = resp.status().as_u16();
+            if status == 401 && self.uses_pat() && !refreshed {
+                // The access token may have been revoked or expired early: refresh once.
+                refreshed = true;
+                self.authorization(true).await?;
+                attempt -= 1;
+                continue;
+            }
+            if (status == 429 || status >= 500) && retry(attempt) {
+                log::warn!("{what}: Label Studio answered {status}; retrying");
+                backoff(attempt).await;
+                continue;
+            }
+            let text = resp.text().await.map_err(|e| LsError::Unreachable {
+                what: what.to_owned(),
+                source: e,
+            })?;
+            if status == 401 || status == 403 {
+                return Err(LsError::Unauthorized {
+                    status,
+                    detail: detail(&text),
+                });
+            }
+            if !(200..300).contains(&status) {
+                return Err(LsError::Status {
+                    what: what.to_owned(),
+                    status,
+                    detail: detail(&text),
+                });
+            }
+            return serde_json::from_str(&text).map_err(|e| LsError::Garbage {
+                what: what.to_owned(),
+                detail: e.to_string(),
+            });
+        }
+    }
+
+    /// The `Authorization` header value; for a PAT, refreshes the access token when it is near
+    /// expiry or when `force` is set.
+    async fn authorization(&self, force: bool) -> Result<String, LsError> {
+        let (refresh, access) = match &self.credential {
+            Credential::Legacy(token) => return Ok(format!("Token {}", token.expose_secret())),
+            Credential::Pat { refresh, access } => (refresh, access),
+        };
+        let mut slot = access.lock().await;
+        if !force
+            && let Some((token, until)) = slot.as_ref()
+            && Instant::now() + REFRESH_MARGIN < *until
+        {
+            return Ok(format!("Bearer {}", token.expose_secret()));
+        }
+        let what = "POST /api/token/refresh/";
+        let resp = self
+            .http
+            .post(format!("{}/api/token/refresh/", self.base))
+            .json(&serde_json::json!({ "refresh": refresh.expose_secret() }))
+            .send()
+            .await
+            .map_err(|e| LsError::Unreachable {
+                what: what.into(),
+                source: e,
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        if status != 200 {
+            return Err(LsError::Unauthorized {
+                status,
+                detail: format!("refreshing the Personal Access Token failed: {}", detail(&text)),
+            });
+        }
+        let token = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("access").and_then(Value::as_str).map(str::to_owned))
+            .ok_or_else(|| LsError::Garbage {
+                what: what.into(),
+                detail: "no \"access\" token in the answer".into(),
+            })?;
+        let lifetime = jwt_lifetime(&token).unwrap_or(Duration::from_secs(300));
+        let header = format!("Bearer {token}");
+        *slot = Some((SecretString::from(token), Instant::now() + lifetime));
+        Ok(header)
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let base = Duration::from_millis(250) * 2u32.pow(attempt.min(6));
+    let jitter = Duration::from_millis(rand::random::<u64>() % 100);
+    tokio::time::sleep(base.min(Duration::from_secs(8)) + jitter).await;
+}
+
+/// LS's error `detail`, or the start of the body.
+fn detail(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| text.chars().take(200).collect())
+}
+
+/// The claims of a JWT, without checking its signature (we only read what LS told us).
+fn jwt_claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn is_refresh_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
+        && jwt_claims(token).is_some_and(|c| c.get("token_type").and_then(Value::as_str) == Some("refresh"))
+}
+
+fn jwt_lifetime(token: &str) -> Option<Duration> {
+    let c = jwt_claims(token)?;
+    let exp = c.get("exp")?.as_i64()?;
+    Some(Duration::from_secs((exp - crate::now()).max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_a_personal_access_token() {
+        // The (redacted) refresh token captured from LS 1.23.2.
+        let pat = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCIsImV4cCI6ODEwMjk3NTg0MCwiaWF0IjoxNzk1Nzc1ODQwLCJqdGkiOiI0ZTM5NDcwZjY1Zjc0NmE2YTQ4OThkZThlN2VkMDU4ZiIsInVzZXJfaWQiOiIxIn0.SIGNATURE-REDACTED";
+        assert!(is_refresh_jwt(pat));
+        assert!(!is_refresh_jwt("research-legacy-token-0123456789"));
+        assert_eq!(detail(r#"{"detail":"Token is blacklisted"}"#), "Token is blacklisted");
+    }
+}

@@ -1,0 +1,296 @@
+//! Write-back: rewriting tasks *in Label Studio* so every storage reference becomes a stable
+//! link, from webhooks (a bounded background queue) and from `ls-presign sync`.
+//!
+//! A task is rewritten with one `PATCH /api/tasks/{id}/` carrying its whole `data` (LS replaces
+//! it whole) and its `meta` with the original URIs under `ls_presign`. A task without raw
+//! references is left alone, so both paths are idempotent.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::labelstudio::{LabelStudio, LsError};
+use crate::resolve::{Output, Resolver};
+use crate::rewrite::Document;
+
+/// What a task needs.
+#[derive(Debug, PartialEq)]
+pub enum Plan {
+    /// No raw reference to a configured bucket: nothing to do.
+    AlreadyDone,
+    /// The PATCH body that rewrites it.
+    Rewrite(Value),
+}
+
+/// How one task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Rewritten,
+    AlreadyDone,
+    /// Deleted in Label Studio before it could be written back.
+    Gone,
+    Failed,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Rewritten => "rewritten",
+            Outcome::AlreadyDone => "already_done",
+            Outcome::Gone => "gone",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Why a task could not be planned or written.
+#[derive(Debug, thiserror::Error)]
+pub enum WritebackError {
+    #[error("task has no numeric \"id\"")]
+    NoId,
+    #[error("task {0} has no \"data\" object")]
+    NoData(u64),
+    #[error("task {id}: {message}")]
+    Resolve { id: u64, message: String },
+    #[error(transparent)]
+    Ls(#[from] LsError),
+}
+
+/// The task's id.
+pub fn task_id(task: &Value) -> Result<u64, WritebackError> {
+    task.get("id").and_then(Value::as_u64).ok_or(WritebackError::NoId)
+}
+
+/// Decides what a task (as Label Studio returns it) needs.
+pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, WritebackError> {
+    let id = task_id(task)?;
+    let data = task
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or(WritebackError::NoData(id))?;
+    let src = serde_json::to_vec(data).unwrap_or_default();
+    let resolve_err = |message: String| WritebackError::Resolve { id, message };
+    let doc = Document::scan(&src).map_err(|e| resolve_err(e.to_string()))?;
+    let mut uris: Vec<String> = doc
+        .references()
+        .filter(|u| resolver.storages.find(u).is_ok())
+        .map(|u| u.to_string())
+        .collect();
+    if uris.is_empty() {
+        return Ok(Plan::AlreadyDone);
+    }
+    let out = resolver
+        .rewrite(&src, Some(Output::Link), now)
+        .await
+        .map_err(|e| resolve_err(e.to_string()))?;
+    if let Some(f) = out.failures.first() {
+        return Err(resolve_err(format!("{}: {}", f.uri, f.message)));
+    }
+    let new_data: Value = serde_json::from_slice(&out.body).map_err(|e| resolve_err(e.to_string()))?;
+
+    let mut meta = match task.get("meta") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    let mut original: Vec<String> = meta
+        .get("ls_presign")
+        .and_then(|v| v.get("original_uris"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    uris.retain(|u| !original.contains(u));
+    original.extend(uris);
+    original.dedup();
+    meta.insert(
+        "ls_presign".into(),
+        json!({ "original_uris": original, "rewritten_at": crate::rfc3339(now) }),
+    );
+    Ok(Plan::Rewrite(json!({ "data": new_data, "meta": meta })))
+}
+
+/// Plans and, unless `dry_run`, writes one task back.
+pub async fn process(resolver: &Resolver, ls: &LabelStudio, task: &Value, dry_run: bool) -> Outcome {
+    let id = task.get("id").and_then(Value::as_u64).unwrap_or(0);
+    let result = async {
+        match plan(resolver, task, crate::now()).await? {
+            Plan::AlreadyDone => Ok(Outcome::AlreadyDone),
+            Plan::Rewrite(_) if dry_run => Ok(Outcome::Rewritten),
+            Plan::Rewrite(body) => {
+                ls.patch_task(id, &body).await?;
+                Ok(Outcome::Rewritten)
+            }
+        }
+    }
+    .await;
+    let outcome = match result {
+        Ok(o) => o,
+        Err(WritebackError::Ls(LsError::TaskGone(_))) => {
+            log::info!("write-back: task {id} was deleted before it could be rewritten");
+            Outcome::Gone
+        }
+        Err(e) => {
+            log::error!("write-back of task {id} failed: {e}");
+            Outcome::Failed
+        }
+    };
+    resolver.metrics.count("writeback_tasks_total", outcome.label(), 1);
+    outcome
+}
+
+/// The queue is full: the caller should answer 503.
+#[derive(Debug, thiserror::Error)]
+#[error("the write-back queue has room for {free} tasks, {wanted} were sent; try again later or run `ls-presign sync`")]
+pub struct QueueFull {
+    pub free: usize,
+    pub wanted: usize,
+}
+
+/// A bounded queue of tasks to write back, drained by a background worker with bounded
+/// concurrency.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    tx: mpsc::Sender<Value>,
+    resolver: Arc<Resolver>,
+}
+
+impl Queue {
+    /// Starts the worker on the current runtime.
+    pub fn spawn(resolver: Arc<Resolver>, ls: Arc<LabelStudio>, capacity: usize, concurrency: usize) -> Queue {
+        let (tx, mut rx) = mpsc::channel::<Value>(capacity.max(1));
+        let worker_resolver = resolver.clone();
+        let queue = Queue { tx, resolver };
+        let depth = queue.clone();
+        tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+            while let Some(task) = rx.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                worker_resolver.metrics.set_queue_depth(depth.len());
+                let (resolver, ls) = (worker_resolver.clone(), ls.clone());
+                tokio::spawn(async move {
+                    process(&resolver, &ls, &task, false).await;
+                    drop(permit);
+                });
+            }
+        });
+        queue
+    }
+
+    /// Tasks waiting.
+    pub fn len(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues all of `tasks`, or none when they don't all fit.
+    pub fn push_all(&self, tasks: Vec<Value>) -> Result<usize, QueueFull> {
+        let wanted = tasks.len();
+        let free = self.tx.capacity();
+        if wanted > free {
+            return Err(QueueFull { free, wanted });
+        }
+        let mut queued = 0;
+        for t in tasks {
+            // Only this method sends, and it checked for room above; a concurrent webhook may
+            // have taken some, in which case the rest is refused rather than waited for.
+            if self.tx.try_send(t).is_err() {
+                return Err(QueueFull {
+                    free: self.tx.capacity(),
+                    wanted: wanted - queued,
+                });
+            }
+            queued += 1;
+        }
+        self.resolver.metrics.set_queue_depth(self.len());
+        Ok(queued)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Env};
+    use std::collections::HashMap;
+
+    fn resolver() -> Resolver {
+        let vars: HashMap<String, String> = [
+            ("OSS_BUCKET", "my-bucket"),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("OSS_ACCESS_KEY_ID", "AK"),
+            ("OSS_ACCESS_KEY_SECRET", "SK"),
+            ("LS_PRESIGN_SECRET", "0123456789abcdef0123"),
+            ("LS_PRESIGN_PUBLIC_URL", "https://presign.example.com"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Resolver::new(&Config::load(&Env::map(&vars)).unwrap()).unwrap()
+    }
+
+    /// The tasks of the captured TASKS_CREATED webhook (LS 1.23.2).
+    fn captured_tasks() -> Vec<Value> {
+        let text = include_str!("../tests/fixtures/ls-1.23.2/webhook_TASKS_CREATED_import.json");
+        let v: Value = serde_json::from_str(text).unwrap();
+        v["received"]["body"]["tasks"].as_array().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn plans_links_with_originals_in_meta_and_is_idempotent() {
+        let r = resolver();
+        let tasks = captured_tasks();
+        let Plan::Rewrite(body) = plan(&r, &tasks[3], 1_795_773_600).await.unwrap() else {
+            panic!("task 4 holds references");
+        };
+        let data = &body["data"];
+        assert!(
+            data["image"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://presign.example.com/r/")
+        );
+        assert!(
+            data["images"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("https://presign.example.com/r/")
+        );
+        // s3:// is not configured here; plain URLs stay.
+        assert_eq!(data["images"][1], "s3://my-bucket/list/2.png");
+        assert_eq!(data["images"][2], "https://example.com/3.jpg");
+        assert_eq!(
+            body["meta"]["ls_presign"]["original_uris"],
+            json!(["oss://my-bucket/images/e.jpg", "oss://my-bucket/list/1.jpg"])
+        );
+        // After the PATCH, LS holds the new data: nothing left to do.
+        let rewritten = json!({"id": 4, "data": data, "meta": body["meta"]});
+        assert_eq!(plan(&r, &rewritten, 1_795_773_600).await.unwrap(), Plan::AlreadyDone);
+        // s3-only task: nothing configured, nothing to do.
+        assert_eq!(plan(&r, &tasks[1], 0).await.unwrap(), Plan::AlreadyDone);
+        assert!(matches!(
+            plan(&r, &json!({"data": {}}), 0).await,
+            Err(WritebackError::NoId)
+        ));
+        assert!(matches!(
+            plan(&r, &json!({"id": 9}), 0).await,
+            Err(WritebackError::NoData(9))
+        ));
+    }
+
+    #[tokio::test]
+    async fn existing_meta_is_kept() {
+        let r = resolver();
+        let task = json!({"id": 1, "data": {"b": "x", "a": "oss://my-bucket/k.jpg"}, "meta": {"k": "v"}});
+        let Plan::Rewrite(body) = plan(&r, &task, 0).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(body["meta"]["k"], "v");
+        // Key order of data is preserved.
+        let keys: Vec<_> = body["data"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["b", "a"]);
+    }
+}
