@@ -78,6 +78,7 @@ fn bucket(name: &str, region: &str, allow_v1: bool) -> BucketConfig {
 /// - `sts`: OSS V4 with an STS token
 /// - `vault`: proxy mode
 /// - `limited`: only keys under `public/`
+/// - `my-bucket`: the bucket named in the captured Label Studio payloads
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
@@ -95,6 +96,7 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
                 bucket("sts", "cn-hangzhou", false),
                 bucket("vault", "cn-hangzhou", false),
                 bucket("limited", "cn-hangzhou", false),
+                bucket("my-bucket", "cn-hangzhou", false),
             ],
             credentials: vec![
                 Credential {
@@ -126,6 +128,8 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         storage("s3", "s3media", "").replace("cn-hangzhou", "us-east-1"),
         storage("oss", "vault", "mode = \"proxy\""),
         storage("oss", "limited", "allowed_prefixes = [\"public/\"]"),
+        // The bucket of the captured Label Studio fixtures (oss:// only; their s3:// stays raw).
+        storage("oss", "my-bucket", ""),
         format!(
             "[[storage]]\nscheme = \"oss\"\nbucket = \"sts\"\nregion = \"cn-hangzhou\"\nendpoint = \"{ep}\"\naddressing_style = \"path\"\naccess_key_id = \"{STS_AK}\"\naccess_key_secret = \"{STS_SK}\"\nsession_token = \"{STS_TOKEN}\"\n"
         ),

@@ -1,6 +1,8 @@
 //! Black-box tests of the HTTP service, spawned on port 0 against the OSS emulator.
 
+mod fake_ls;
 mod helpers;
+mod labelstudio;
 mod links;
 mod misc;
 mod resolve;
