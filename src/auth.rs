@@ -2,12 +2,16 @@
 //! scope each, plus Label Studio ML-backend Basic auth.
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::keys::KeyRing;
+
 /// Audience of API tokens, so a stable-link token can never pass as one (or the reverse).
 const AUDIENCE: &str = "ls-presign:api";
+/// Issuer of every API token.
+const ISSUER: &str = "ls-presign";
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +42,9 @@ struct Claims {
     sub: String,
     scope: Scope,
     aud: String,
+    iss: String,
     iat: i64,
+    nbf: i64,
     exp: i64,
 }
 
@@ -57,8 +63,7 @@ pub enum AuthError {
 
 /// Mints and verifies API tokens; checks Basic auth.
 pub struct Authenticator {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: KeyRing,
     validation: Validation,
     basic: Option<(String, SecretString)>,
 }
@@ -70,30 +75,39 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(secret: &SecretString, basic: Option<(String, SecretString)>) -> Self {
-        let key = secret.expose_secret().as_bytes();
+    pub fn new(keys: KeyRing, basic: Option<(String, SecretString)>) -> Self {
+        // The algorithm is pinned per key by the ring; this one is replaced there.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Authenticator {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
+            keys,
             validation,
             basic,
         }
     }
 
-    /// A token for `sub` with `scope`, valid `ttl` seconds from `now`.
-    pub fn mint(&self, sub: &str, scope: Scope, now: i64, ttl: u64) -> String {
+    /// A token for `sub` with `scope`, valid `ttl` seconds from `now`; `None` when the key ring
+    /// only verifies (asymmetric keys without the private key).
+    pub fn mint(&self, sub: &str, scope: Scope, now: i64, ttl: u64) -> Option<String> {
+        self.mint_from(sub, scope, now, now, ttl)
+    }
+
+    /// As [`Authenticator::mint`], valid from `not_before`.
+    pub fn mint_from(&self, sub: &str, scope: Scope, now: i64, not_before: i64, ttl: u64) -> Option<String> {
         let claims = Claims {
             sub: sub.to_owned(),
             scope,
             aud: AUDIENCE.into(),
+            iss: ISSUER.into(),
             iat: now,
-            exp: now + ttl as i64,
+            nbf: not_before,
+            exp: not_before + ttl as i64,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+        self.keys.encode(&claims)
     }
 
     /// Checks an `Authorization` header value for `need`: a Bearer token with that scope (or
@@ -110,9 +124,11 @@ impl Authenticator {
         if !kind.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::Missing);
         }
-        let data = jsonwebtoken::decode::<Claims>(value.trim(), &self.decoding, &self.validation)
+        let claims: Claims = self
+            .keys
+            .decode(value.trim(), &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let have = data.claims.scope;
+        let have = claims.scope;
         if have == need || have == Scope::Admin {
             Ok(())
         } else {
@@ -164,9 +180,13 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
 
+    fn ring(secret: &str) -> KeyRing {
+        KeyRing::hmac(&SecretString::from(secret), &[])
+    }
+
     fn auth() -> Authenticator {
         Authenticator::new(
-            &SecretString::from("0123456789abcdef-secret"),
+            ring("0123456789abcdef-secret"),
             Some(("ml".into(), SecretString::from("pass"))),
         )
     }
@@ -175,21 +195,21 @@ mod tests {
     fn scopes_expiry_and_basic() {
         let a = auth();
         let now = crate::now();
-        let hook = a.mint("ls", Scope::Webhook, now, 3600);
+        let hook = a.mint("ls", Scope::Webhook, now, 3600).unwrap();
         assert_eq!(a.check(Some(&format!("Bearer {hook}")), Scope::Webhook), Ok(()));
         assert!(matches!(
             a.check(Some(&format!("Bearer {hook}")), Scope::Resolve),
             Err(AuthError::Scope { .. })
         ));
-        let admin = a.mint("ops", Scope::Admin, now, 60);
+        let admin = a.mint("ops", Scope::Admin, now, 60).unwrap();
         assert_eq!(a.check(Some(&format!("bearer {admin}")), Scope::Resolve), Ok(()));
-        let expired = a.mint("ls", Scope::Webhook, now - 7200, 60);
+        let expired = a.mint("ls", Scope::Webhook, now - 7200, 60).unwrap();
         assert!(matches!(
             a.check(Some(&format!("Bearer {expired}")), Scope::Webhook),
             Err(AuthError::Invalid(_))
         ));
-        let other = Authenticator::new(&SecretString::from("another-secret-000000"), None);
-        let foreign = other.mint("x", Scope::Admin, now, 60);
+        let other = Authenticator::new(ring("another-secret-000000"), None);
+        let foreign = other.mint("x", Scope::Admin, now, 60).unwrap();
         assert!(a.check(Some(&format!("Bearer {foreign}")), Scope::Webhook).is_err());
         assert_eq!(a.check(None, Scope::Webhook), Err(AuthError::Missing));
         assert_eq!(a.check(Some("Basic bWw6cGFzcw=="), Scope::Webhook), Ok(()));

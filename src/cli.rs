@@ -271,9 +271,11 @@ async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> Result<ExitCode
 
 fn token(scope: crate::auth::Scope, ttl: &str, sub: &str) -> Result<ExitCode, String> {
     let config = load_config()?;
-    let secret = config.require_secret().map_err(|e| e.to_string())?;
     let ttl = crate::auth::parse_duration(ttl).map_err(|e| format!("--ttl {e}"))?;
-    let auth = crate::auth::Authenticator::new(secret, None);
-    println!("{}", auth.mint(sub, scope, crate::now(), ttl));
+    let auth = crate::auth::Authenticator::new(config.api_keys().map_err(|e| e.to_string())?, None);
+    let token = auth.mint(sub, scope, crate::now(), ttl).ok_or(
+        "LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE: required to mint RS256/ES256 tokens (the service itself needs only the public keys)",
+    )?;
+    println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

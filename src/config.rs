@@ -9,6 +9,7 @@ use std::path::Path;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::keys::KeyRing;
 use crate::sign::{Addressing, Credentials, MAX_TTL_SECS, Target};
 use crate::uri::{Scheme, valid_bucket};
 
@@ -79,8 +80,12 @@ pub struct Config {
     pub port: u16,
     /// Base URL of this service as browsers reach it, without a trailing `/`.
     pub public_url: String,
-    /// Signs stable links. Required to serve or mint links.
+    /// Signs stable links (and API tokens, unless asymmetric keys are set). Required to serve.
     pub secret: Option<SecretString>,
+    /// Earlier secrets: tokens and links they signed still verify (rotation).
+    pub previous_secrets: Vec<SecretString>,
+    /// Asymmetric API-token keys (`RS256`/`ES256`), instead of the secret.
+    pub token_keys: Option<TokenKeys>,
     /// `Access-Control-Allow-Origin` on every response: `*` or the Label Studio origin.
     pub cors_origin: String,
     /// Most signed URLs kept in the cache.
@@ -100,6 +105,24 @@ pub struct Config {
     pub queue_capacity: usize,
     /// Tasks written back to Label Studio at the same time.
     pub writeback_concurrency: usize,
+}
+
+/// RS256/ES256 keys for API tokens, read from PEM files; the key id is the file's stem.
+#[derive(Clone)]
+pub struct TokenKeys {
+    pub algorithm: jsonwebtoken::Algorithm,
+    pub private: Option<(String, Vec<u8>)>,
+    pub public: Vec<(String, Vec<u8>)>,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("algorithm", &self.algorithm)
+            .field("private", &self.private.as_ref().map(|(kid, _)| kid))
+            .field("public", &self.public.iter().map(|(kid, _)| kid).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Where Label Studio is and how to authenticate to it.
@@ -266,6 +289,8 @@ impl Config {
             port,
             public_url: public_url.trim_end_matches('/').to_owned(),
             secret: secret.map(SecretString::from),
+            previous_secrets: previous_secrets(env)?,
+            token_keys: token_keys(env)?,
             cors_origin: env.get("LS_PRESIGN_CORS_ORIGIN").unwrap_or_else(|| "*".into()),
             cache_max_entries: env.parse("LS_PRESIGN_CACHE_MAX_ENTRIES")?.unwrap_or(1_000_000),
             inline_max_bytes: env.parse("LS_PRESIGN_INLINE_MAX_BYTES")?.unwrap_or(10 << 20),
@@ -289,6 +314,24 @@ impl Config {
         })
     }
 
+    /// Keys of stable links: HMAC with the secret, accepting previous secrets.
+    pub fn link_keys(&self) -> Result<KeyRing, ConfigError> {
+        Ok(KeyRing::hmac(self.require_secret()?, &self.previous_secrets))
+    }
+
+    /// Keys of API tokens: the asymmetric keys when configured, else the link keys.
+    pub fn api_keys(&self) -> Result<KeyRing, ConfigError> {
+        match &self.token_keys {
+            Some(k) => KeyRing::asymmetric(
+                k.algorithm,
+                k.private.as_ref().map(|(kid, pem)| (kid.clone(), pem.as_slice())),
+                &k.public,
+            )
+            .map_err(|e| err("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", e)),
+            None => self.link_keys(),
+        }
+    }
+
     /// The stable-link secret, or an error naming the variable to set.
     pub fn require_secret(&self) -> Result<&SecretString, ConfigError> {
         self.secret.as_ref().ok_or_else(|| {
@@ -298,6 +341,70 @@ impl Config {
             )
         })
     }
+}
+
+fn previous_secrets(env: &Env<'_>) -> Result<Vec<SecretString>, ConfigError> {
+    let text = match (
+        env.get("LS_PRESIGN_PREVIOUS_SECRETS"),
+        env.get("LS_PRESIGN_PREVIOUS_SECRETS_FILE"),
+    ) {
+        (Some(list), None) => list.replace(',', "\n"),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map_err(|e| err("LS_PRESIGN_PREVIOUS_SECRETS_FILE", format!("{path}: {e}")))?,
+        (None, None) => return Ok(vec![]),
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "LS_PRESIGN_PREVIOUS_SECRETS",
+                "set LS_PRESIGN_PREVIOUS_SECRETS or LS_PRESIGN_PREVIOUS_SECRETS_FILE, not both",
+            ));
+        }
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| SecretString::from(l.to_owned()))
+        .collect())
+}
+
+/// A PEM file and its key id (the file name without extension).
+fn pem_file(setting: &str, path: &str) -> Result<(String, Vec<u8>), ConfigError> {
+    let pem = std::fs::read(path).map_err(|e| err(setting, format!("{path}: {e}")))?;
+    let kid = Path::new(path)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("key")
+        .to_owned();
+    Ok((kid, pem))
+}
+
+fn token_keys(env: &Env<'_>) -> Result<Option<TokenKeys>, ConfigError> {
+    let algorithm = match env.get("LS_PRESIGN_TOKEN_ALGORITHM").as_deref().unwrap_or("HS256") {
+        "HS256" => return Ok(None),
+        "RS256" => jsonwebtoken::Algorithm::RS256,
+        "ES256" => jsonwebtoken::Algorithm::ES256,
+        other => {
+            return Err(err(
+                "LS_PRESIGN_TOKEN_ALGORITHM",
+                format!("{other:?} is not one of HS256, RS256, ES256"),
+            ));
+        }
+    };
+    let public = env
+        .get("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES")
+        .ok_or_else(|| err("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", "required with RS256/ES256"))?
+        .split(',')
+        .map(|p| pem_file("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", p.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let private = env
+        .get("LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE")
+        .map(|p| pem_file("LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE", &p))
+        .transpose()?;
+    Ok(Some(TokenKeys {
+        algorithm,
+        private,
+        public,
+    }))
 }
 
 fn label_studio(env: &Env<'_>) -> Result<Option<LabelStudioConfig>, ConfigError> {

@@ -138,7 +138,8 @@ pub async fn run() -> Result<ExitCode, String> {
     let token = app
         .state()
         .auth
-        .mint("demo", crate::auth::Scope::Admin, crate::now(), 86400);
+        .mint("demo", crate::auth::Scope::Admin, crate::now(), 86400)
+        .unwrap_or_default();
     println!(
         "\
 ls-presign demo

@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod emulator;
 pub mod http;
+pub mod keys;
 pub mod labelstudio;
 pub mod link;
 pub mod metrics;

@@ -3,10 +3,10 @@
 //! keys. The token carries no expiry: the link lives in Label Studio's task data for good, and
 //! each request gets a fresh presigned URL.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretString};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{KeyError, KeyRing};
 use crate::uri::StorageUri;
 
 /// Audience that marks a token as a stable link (and nothing else).
@@ -23,15 +23,14 @@ struct Claims {
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("the link token is not valid: {0}")]
-    Token(#[from] jsonwebtoken::errors::Error),
+    Token(#[from] KeyError),
     #[error("the link names no storage object: {0}")]
     Uri(#[from] crate::uri::UriError),
 }
 
-/// Mints and checks stable-link tokens with one HS256 key.
+/// Mints and checks stable-link tokens (HS256, with the secrets of the key ring).
 pub struct LinkSigner {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: KeyRing,
     validation: Validation,
 }
 
@@ -42,18 +41,13 @@ impl std::fmt::Debug for LinkSigner {
 }
 
 impl LinkSigner {
-    pub fn new(secret: &SecretString) -> Self {
-        let key = secret.expose_secret().as_bytes();
+    pub fn new(keys: KeyRing) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.required_spec_claims.clear();
         validation.required_spec_claims.insert("aud".into());
         validation.validate_exp = false;
         validation.set_audience(&[AUDIENCE]);
-        LinkSigner {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
-            validation,
-        }
+        LinkSigner { keys, validation }
     }
 
     /// The token for `uri`: the same URI always gives the same token, on every replica.
@@ -62,24 +56,29 @@ impl LinkSigner {
             uri: uri.to_string(),
             aud: AUDIENCE.into(),
         };
-        // HS256 over serializable claims cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+        // An HMAC ring always signs, and these claims always serialize.
+        self.keys.encode(&claims).unwrap_or_default()
     }
 
     /// The URI a token names, if this service minted it and nobody changed a byte.
     pub fn verify(&self, token: &str) -> Result<StorageUri, LinkError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
-        Ok(StorageUri::parse(&data.claims.uri)?)
+        let claims: Claims = self.keys.decode(token, &self.validation)?;
+        Ok(StorageUri::parse(&claims.uri)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
+
+    fn signer(secret: &str) -> LinkSigner {
+        LinkSigner::new(KeyRing::hmac(&SecretString::from(secret), &[]))
+    }
 
     #[test]
     fn round_trips_and_refuses_tampering() {
-        let s = LinkSigner::new(&SecretString::from("0123456789abcdef0123"));
+        let s = signer("0123456789abcdef0123");
         let uri = StorageUri::parse("oss://b/ a/é+%.jpg").unwrap();
         let t = s.mint(&uri);
         assert_eq!(s.mint(&uri), t);
@@ -89,7 +88,7 @@ mod tests {
         bad[mid] = if bad[mid] == b'A' { b'B' } else { b'A' };
         assert!(s.verify(std::str::from_utf8(&bad).unwrap()).is_err());
         assert!(s.verify(&t[..t.len() - 2]).is_err());
-        let other = LinkSigner::new(&SecretString::from("another-secret-0000"));
+        let other = signer("another-secret-0000");
         assert!(other.verify(&t).is_err());
     }
 }

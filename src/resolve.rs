@@ -113,7 +113,7 @@ impl Resolver {
             storages: Storages::new(config.storages.clone())?,
             cache: UrlCache::new(config.cache_max_entries),
             metrics: Metrics::default(),
-            links: config.secret.as_ref().map(LinkSigner::new),
+            links: config.link_keys().ok().map(LinkSigner::new),
             public_url: config.public_url.clone(),
             inline_max_bytes: config.inline_max_bytes,
         })

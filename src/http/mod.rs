@@ -62,7 +62,7 @@ impl Application {
 
     /// Serves on an already bound listener (tests bind port 0).
     pub fn with_listener(config: Config, listener: TcpListener) -> Result<Application, StartError> {
-        let secret = config.require_secret()?.clone();
+        let api_keys = config.api_keys()?;
         let port = listener.local_addr().map_err(StartError::Server)?.port();
         let workers = config.workers.max(1);
         let resolver = Arc::new(Resolver::new(&config)?);
@@ -79,7 +79,7 @@ impl Application {
             )
         });
         let state = web::Data::new(AppState {
-            auth: Authenticator::new(&secret, config.basic_auth.clone()),
+            auth: Authenticator::new(api_keys, config.basic_auth.clone()),
             resolver,
             label_studio,
             queue,

@@ -175,7 +175,8 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     let localhost: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let token = state
         .auth
-        .mint("tests", ls_presign::auth::Scope::Admin, ls_presign::now(), 3600);
+        .mint("tests", ls_presign::auth::Scope::Admin, ls_presign::now(), 3600)
+        .unwrap();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     TestApp {

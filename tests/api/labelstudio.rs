@@ -42,6 +42,7 @@ fn webhook_token(app: &TestApp) -> String {
     app.state
         .auth
         .mint("label-studio", Scope::Webhook, ls_presign::now(), 3600)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -237,7 +238,11 @@ async fn webhook_auth_and_every_action() {
     let ls = FakeLs::start();
     let app = app_with_ls(&ls, LEGACY_TOKEN, &[]).await;
     let hook = webhook_token(&app);
-    let resolve_only = app.state.auth.mint("script", Scope::Resolve, ls_presign::now(), 60);
+    let resolve_only = app
+        .state
+        .auth
+        .mint("script", Scope::Resolve, ls_presign::now(), 60)
+        .unwrap();
     let body = json!({"action": "PROJECT_UPDATED"});
     let client = reqwest::Client::new();
     let url = format!("{}/webhook", app.base);

@@ -1,5 +1,6 @@
 //! Stable links: `GET /r/{token}` in presign and proxy mode; forged links.
 
+use ls_presign::keys::KeyRing;
 use ls_presign::link::LinkSigner;
 use ls_presign::uri::StorageUri;
 use secrecy::SecretString;
@@ -104,11 +105,11 @@ async fn forged_or_foreign_links_get_403() {
     let (head, rest) = token.split_once('.').unwrap();
     let forged_payload = base64_url(r#"{"uri":"oss://media/other.png","aud":"ls-presign:link"}"#);
     let sig = rest.split_once('.').unwrap().1;
-    let other_key = LinkSigner::new(&SecretString::from("a-different-secret-0000"))
+    let other_key = LinkSigner::new(KeyRing::hmac(&SecretString::from("a-different-secret-0000"), &[]))
         .mint(&StorageUri::parse("oss://media/a.png").unwrap());
     // A correctly signed link for a bucket the service does not serve.
-    let unknown_bucket =
-        LinkSigner::new(&SecretString::from(LINK_SECRET)).mint(&StorageUri::parse("oss://elsewhere/a.png").unwrap());
+    let unknown_bucket = LinkSigner::new(KeyRing::hmac(&SecretString::from(LINK_SECRET), &[]))
+        .mint(&StorageUri::parse("oss://elsewhere/a.png").unwrap());
     for bad in [
         format!("{head}.{forged_payload}.{sig}"),
         token[..token.len() - 3].to_owned(),
