@@ -515,9 +515,13 @@ fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<S
         Scheme::S3 => format!("https://s3.{region}.amazonaws.com"),
     };
     let endpoint_text = raw.endpoint.unwrap_or(default_endpoint);
-    let endpoint = Target::parse(&endpoint_text, addressing).map_err(|e| err(name("endpoint"), e))?;
+    let endpoint = Target::parse(&endpoint_text, addressing)
+        .map_err(|e| err(name("endpoint"), e))?
+        .fit_bucket(&bucket);
     let presign_endpoint = match raw.presign_endpoint {
-        Some(p) => Target::parse(&p, addressing).map_err(|e| err(name("presign_endpoint"), e))?,
+        Some(p) => Target::parse(&p, addressing)
+            .map_err(|e| err(name("presign_endpoint"), e))?
+            .fit_bucket(&bucket),
         None => endpoint.clone(),
     };
     let signature_version = match (scheme, raw.signature_version.as_deref().unwrap_or("v4")) {

@@ -115,6 +115,23 @@ impl Target {
         })
     }
 
+    /// Virtual-hosted addressing that cannot work falls back to path style, as the official SDKs
+    /// do: an IP-address endpoint has no `bucket.` subdomain, and a dotted bucket name is not
+    /// covered by an https endpoint's wildcard certificate.
+    pub fn fit_bucket(mut self, bucket: &str) -> Target {
+        if self.addressing == Addressing::Virtual {
+            let host = match self.host.strip_prefix('[') {
+                Some(rest) => rest.split(']').next().unwrap_or(rest),
+                None => self.host.rsplit_once(':').map_or(self.host.as_str(), |(h, _)| h),
+            };
+            let ip = host.parse::<std::net::IpAddr>().is_ok();
+            if ip || (bucket.contains('.') && self.scheme == "https") {
+                self.addressing = Addressing::Path;
+            }
+        }
+        self
+    }
+
     /// The host a request for `bucket` goes to.
     pub fn host_for(&self, bucket: &str) -> String {
         match self.addressing {
@@ -362,6 +379,17 @@ mod tests {
         let t = Target::parse("img.example.com", Addressing::Cname).unwrap();
         assert_eq!(t.object_url("b", "k"), "https://img.example.com/k");
         assert!(Target::parse("https://h/path", Addressing::Path).is_err());
+        let ip = Target::parse("http://127.0.0.1:9000", Addressing::Virtual)
+            .unwrap()
+            .fit_bucket("b");
+        assert_eq!(ip.object_url("b", "k"), "http://127.0.0.1:9000/b/k");
+        let v6 = Target::parse("http://[::1]:9000", Addressing::Virtual)
+            .unwrap()
+            .fit_bucket("b");
+        assert_eq!(v6.addressing, Addressing::Path);
+        let dotted = Target::parse("https://s3.amazonaws.com", Addressing::Virtual).unwrap();
+        assert_eq!(dotted.clone().fit_bucket("a.b").addressing, Addressing::Path);
+        assert_eq!(dotted.fit_bucket("ab").addressing, Addressing::Virtual);
         assert!(Target::parse("ftp://h", Addressing::Path).is_err());
     }
 
