@@ -59,6 +59,8 @@ pub enum AuthError {
     Scope { have: Scope, need: Scope },
     #[error("wrong Basic auth user or password")]
     Basic,
+    #[error("Basic auth opens only the ML-backend endpoints and /webhook; send a Bearer token")]
+    BasicScope,
 }
 
 /// Mints and verifies API tokens; checks Basic auth.
@@ -119,7 +121,12 @@ impl Authenticator {
             .ok_or(AuthError::Missing)?;
         let (kind, value) = header.split_once(' ').unwrap_or((header, ""));
         if kind.eq_ignore_ascii_case("basic") {
-            return self.check_basic(value.trim());
+            self.check_basic(value.trim())?;
+            return if need == Scope::Webhook {
+                Ok(())
+            } else {
+                Err(AuthError::BasicScope)
+            };
         }
         if !kind.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::Missing);

@@ -67,9 +67,12 @@ pub struct StorageConfig {
 }
 
 impl StorageConfig {
-    /// Whether `key` is inside the allowed prefixes.
+    /// Whether `key` is inside the allowed prefixes. With prefixes set, keys with `.`/`..`
+    /// segments are refused too: a URL client would resolve them to another path.
     pub fn allows(&self, key: &str) -> bool {
-        self.allowed_prefixes.is_empty() || self.allowed_prefixes.iter().any(|p| key.starts_with(p.as_str()))
+        self.allowed_prefixes.is_empty()
+            || (self.allowed_prefixes.iter().any(|p| key.starts_with(p.as_str()))
+                && !key.split('/').any(|seg| seg == "." || seg == ".."))
     }
 }
 
@@ -94,6 +97,10 @@ pub struct Config {
     pub inline_max_bytes: u64,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
+    /// Most references in one document.
+    pub max_references: usize,
+    /// Longest a request may take to produce its response head.
+    pub request_timeout: std::time::Duration,
     /// HTTP worker threads.
     pub workers: usize,
     pub storages: Vec<StorageConfig>,
@@ -295,6 +302,10 @@ impl Config {
             cache_max_entries: env.parse("LS_PRESIGN_CACHE_MAX_ENTRIES")?.unwrap_or(1_000_000),
             inline_max_bytes: env.parse("LS_PRESIGN_INLINE_MAX_BYTES")?.unwrap_or(10 << 20),
             max_body_bytes: env.parse("LS_PRESIGN_MAX_BODY_BYTES")?.unwrap_or(64 << 20),
+            max_references: env.parse("LS_PRESIGN_MAX_REFERENCES")?.unwrap_or(1_000_000),
+            request_timeout: std::time::Duration::from_secs(
+                env.parse::<u64>("LS_PRESIGN_REQUEST_TIMEOUT")?.unwrap_or(60).max(1),
+            ),
             workers: env
                 .parse("LS_PRESIGN_WORKERS")?
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),

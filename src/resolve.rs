@@ -73,6 +73,17 @@ impl ResolveError {
     }
 }
 
+/// Why a whole document could not be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    #[error(
+        "the document holds {found} references, more than the {max} allowed per request (LS_PRESIGN_MAX_REFERENCES)"
+    )]
+    TooManyReferences { found: usize, max: usize },
+}
+
 /// One reference that failed in a rewrite.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Failure {
@@ -105,6 +116,7 @@ pub struct Resolver {
     links: Option<LinkSigner>,
     public_url: String,
     inline_max_bytes: u64,
+    max_references: usize,
 }
 
 impl Resolver {
@@ -116,6 +128,7 @@ impl Resolver {
             links: config.link_keys().ok().map(LinkSigner::new),
             public_url: config.public_url.clone(),
             inline_max_bytes: config.inline_max_bytes,
+            max_references: config.max_references,
         })
     }
 
@@ -167,8 +180,15 @@ impl Resolver {
     }
 
     /// Rewrites every reference in a JSON document.
-    pub async fn rewrite(&self, src: &[u8], output: Option<Output>, now: i64) -> Result<Rewritten, JsonError> {
+    pub async fn rewrite(&self, src: &[u8], output: Option<Output>, now: i64) -> Result<Rewritten, RewriteError> {
         let doc = Document::scan(src)?;
+        let found = doc.reference_count();
+        if found > self.max_references {
+            return Err(RewriteError::TooManyReferences {
+                found,
+                max: self.max_references,
+            });
+        }
         let mut unique: Vec<&StorageUri> = doc.references().collect();
         unique.sort();
         unique.dedup();

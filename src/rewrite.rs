@@ -16,10 +16,30 @@ use memchr::{memchr2, memmem};
 
 use crate::uri::{Scheme, StorageUri};
 
+/// Deepest nesting of arrays and objects accepted (serde_json's own limit).
+pub const MAX_DEPTH: usize = 128;
+
 /// Why the input is not JSON we can rewrite.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid JSON: {0}")]
-pub struct JsonError(#[from] serde_json::Error);
+pub enum JsonError {
+    #[error("invalid JSON: {0}")]
+    Syntax(#[from] serde_json::Error),
+    #[error("invalid JSON: not UTF-8 ({0})")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    #[error("the JSON nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+impl JsonError {
+    /// Whether the JSON nests deeper than [`MAX_DEPTH`].
+    pub fn too_deep(&self) -> bool {
+        match self {
+            JsonError::TooDeep => true,
+            JsonError::Syntax(e) => e.to_string().starts_with("recursion limit exceeded"),
+            JsonError::NotUtf8(_) => false,
+        }
+    }
+}
 
 /// One reference found in a string value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +77,29 @@ pub struct Counts {
 impl<'a> Document<'a> {
     /// Validates `src` as JSON and finds every reference in its string values.
     pub fn scan(src: &'a [u8]) -> Result<Document<'a>, JsonError> {
-        // Full validation first (serde_json also bounds nesting depth), so the scanner below can
-        // rely on well-formed input.
+        // Full validation first, so the scanner below can rely on well-formed input. Skipping
+        // values checks neither UTF-8 inside strings nor depth, so those are checked here.
+        std::str::from_utf8(src)?;
         serde_json::from_slice::<serde::de::IgnoredAny>(src)?;
         let mut hits = Vec::new();
         let mut pos = 0;
-        while let Some(open) = memchr::memchr(b'"', &src[pos..]).map(|i| pos + i) {
+        let mut depth = 0usize;
+        loop {
+            let open = memchr::memchr(b'"', &src[pos..]).map(|i| pos + i);
+            // Structure between strings: count nesting.
+            for &b in &src[pos..open.unwrap_or(src.len())] {
+                match b {
+                    b'[' | b'{' => {
+                        depth += 1;
+                        if depth > MAX_DEPTH {
+                            return Err(JsonError::TooDeep);
+                        }
+                    }
+                    b']' | b'}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            let Some(open) = open else { break };
             let (close, escaped) = string_end(src, open + 1);
             pos = close + 1;
             if is_object_key(src, pos) {
@@ -96,6 +133,11 @@ impl<'a> Document<'a> {
     /// Every reference, in document order (with repeats).
     pub fn references(&self) -> impl Iterator<Item = &StorageUri> {
         self.hits.iter().flat_map(|h| h.refs.iter().map(|r| &r.uri))
+    }
+
+    /// How many references the document holds (with repeats).
+    pub fn reference_count(&self) -> usize {
+        self.hits.iter().map(|h| h.refs.len()).sum()
     }
 
     /// True when the document holds no reference at all.
@@ -278,5 +320,10 @@ mod tests {
         for bad in ["", "{", "{\"a\":}", "[1,]", "\"oss://b/k"] {
             assert!(Document::scan(bad.as_bytes()).is_err(), "{bad:?}");
         }
+        assert!(matches!(Document::scan(b"[\"\xff\"]"), Err(JsonError::NotUtf8(_))));
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert!(Document::scan(deep.as_bytes()).unwrap_err().too_deep());
+        let ok = format!("{}\"[[{{\"{}", "[".repeat(128), "]".repeat(128));
+        assert!(Document::scan(ok.as_bytes()).is_ok());
     }
 }

@@ -56,6 +56,35 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        crate::rewrite::JsonError::from(e).into()
+    }
+}
+
+impl From<crate::rewrite::JsonError> for ApiError {
+    fn from(e: crate::rewrite::JsonError) -> Self {
+        if e.too_deep() {
+            ApiError::bad_request("json_too_deep", "the JSON nests deeper than 128 levels")
+        } else {
+            ApiError::bad_request("invalid_json", e.to_string())
+        }
+    }
+}
+
+impl From<crate::resolve::RewriteError> for ApiError {
+    fn from(e: crate::resolve::RewriteError) -> Self {
+        match e {
+            crate::resolve::RewriteError::Json(j) => j.into(),
+            too_many => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_references",
+                too_many.to_string(),
+            ),
+        }
+    }
+}
+
 impl From<ResolveError> for ApiError {
     fn from(e: ResolveError) -> Self {
         let status = match &e {

@@ -24,7 +24,7 @@ pub fn authorize(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<()
             AuthError::Missing => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AuthError::Basic => (StatusCode::UNAUTHORIZED, "bad_basic_auth"),
             AuthError::Invalid(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            AuthError::Scope { .. } => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            AuthError::Scope { .. } | AuthError::BasicScope => (StatusCode::FORBIDDEN, "insufficient_scope"),
         };
         ApiError::new(status, code, e.to_string())
     })
@@ -89,8 +89,7 @@ pub async fn webhook(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req, Scope::Webhook)?;
     let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
-    let mut event: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let mut event: Value = serde_json::from_slice(&body)?;
     let action = event
         .get("action")
         .and_then(Value::as_str)
@@ -138,7 +137,7 @@ pub async fn predict(
 ) -> Result<HttpResponse, ApiError> {
     authorize_ml(&state, &req)?;
     let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let v: Value = serde_json::from_slice(&body)?;
     let n = v.get("tasks").and_then(Value::as_array).map_or(0, Vec::len);
     let version = model_version();
     let results: Vec<Value> = (0..n)
@@ -153,14 +152,8 @@ async fn presigned_json(state: &AppState, value: &Value) -> Result<HttpResponse,
     let out = state
         .resolver
         .rewrite(&src, Some(Output::Presign), crate::now())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "label_studio_error", e.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header(("LS-Presign-Rewritten", out.rewritten.to_string()))
-        .insert_header(("LS-Presign-Skipped", out.skipped.to_string()))
-        .insert_header(("LS-Presign-Failed", out.failed.to_string()))
-        .body(out.body))
+        .await?;
+    Ok(super::routes::rewritten_response(out))
 }
 
 /// `GET /v1/tasks/{id}`: the task from Label Studio with direct presigned URLs. Stable links
@@ -168,8 +161,11 @@ async fn presigned_json(state: &AppState, value: &Value) -> Result<HttpResponse,
 pub async fn task(state: web::Data<AppState>, req: HttpRequest, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req, Scope::Resolve)?;
     let ls = state.label_studio.as_ref().ok_or_else(not_configured)?;
-    let task = ls.get_task(*id).await.map_err(ls_error)?;
-    presigned_json(&state, &unlink(&state, task)).await
+    super::routes::within_deadline(&state, async {
+        let task = ls.get_task(*id).await.map_err(ls_error)?;
+        presigned_json(&state, &unlink(&state, task)).await
+    })
+    .await
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -190,10 +186,14 @@ pub async fn project_tasks(
     let ls = state.label_studio.as_ref().ok_or_else(not_configured)?;
     let page = paging.page.unwrap_or(1).max(1);
     let page_size = paging.page_size.unwrap_or(100).clamp(1, 1000);
-    let got = ls.list_tasks(*project, page, page_size).await.map_err(ls_error)?;
-    let tasks: Vec<Value> = got.tasks.into_iter().map(|t| unlink(&state, t)).collect();
-    let body = json!({"project": *project, "page": page, "page_size": page_size, "total": got.total, "tasks": tasks});
-    presigned_json(&state, &body).await
+    super::routes::within_deadline(&state, async {
+        let got = ls.list_tasks(*project, page, page_size).await.map_err(ls_error)?;
+        let tasks: Vec<Value> = got.tasks.into_iter().map(|t| unlink(&state, t)).collect();
+        let body =
+            json!({"project": *project, "page": page, "page_size": page_size, "total": got.total, "tasks": tasks});
+        presigned_json(&state, &body).await
+    })
+    .await
 }
 
 /// Replaces this service's stable links in a task with the URIs they name, so the rewrite that

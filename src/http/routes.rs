@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{ApiError, AppState, hooks};
 use crate::auth::Scope;
 use crate::config::Mode;
-use crate::resolve::Output;
+use crate::resolve::{Output, Rewritten};
 use crate::storage::ReadOptions;
 use crate::uri::StorageUri;
 
@@ -195,19 +195,43 @@ fn parse_mode(query: &str) -> Result<Option<Output>, ApiError> {
     Ok(mode)
 }
 
+/// Runs a handler's work under `LS_PRESIGN_REQUEST_TIMEOUT` (storage and Label Studio calls
+/// can be slow); a response body already streaming is not cut.
+pub(super) async fn within_deadline(
+    state: &AppState,
+    work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = state.config.request_timeout;
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!(
+                "the request took longer than {} s (LS_PRESIGN_REQUEST_TIMEOUT)",
+                limit.as_secs()
+            ),
+        ))
+    })
+}
+
 /// `POST /v1/resolve`: the same JSON back, with references rewritten.
 async fn resolve(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    hooks::authorize(&state, &req, Scope::Resolve)?;
     let output = parse_mode(req.query_string())?;
     let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
-    let r = state
-        .resolver
-        .rewrite(&body, output, crate::now())
-        .await
-        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    within_deadline(&state, async {
+        let r = state.resolver.rewrite(&body, output, crate::now()).await?;
+        Ok(rewritten_response(r))
+    })
+    .await
+}
+
+/// The rewritten JSON with its tallies (and failures) in headers.
+pub(super) fn rewritten_response(r: Rewritten) -> HttpResponse {
     let mut resp = HttpResponse::Ok();
     resp.content_type("application/json")
         .insert_header(("LS-Presign-Rewritten", r.rewritten.to_string()))
@@ -219,7 +243,7 @@ async fn resolve(
         }
         resp.insert_header(("LS-Presign-Errors", ascii_json(&r.failures)));
     }
-    Ok(resp.body(r.body))
+    resp.body(r.body)
 }
 
 /// JSON with every non-ASCII character escaped, safe in a header; cut at 4 KiB.
@@ -255,8 +279,7 @@ struct SignBody {
 async fn sign(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     hooks::authorize(&state, &req, Scope::Resolve)?;
     let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
-    let b: SignBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let b: SignBody = serde_json::from_slice(&body)?;
     let method = match b.method.as_deref().unwrap_or("GET") {
         m @ ("GET" | "HEAD") => m,
         other => {
@@ -319,7 +342,7 @@ async fn link(
             .insert_header((header::CACHE_CONTROL, format!("private, max-age={max_age}")))
             .finish());
     }
-    proxy(&state, &req, &uri).await
+    within_deadline(&state, proxy(&state, &req, &uri)).await
 }
 
 /// Streams an object through the service, passing Range and conditional headers both ways.

@@ -17,6 +17,8 @@ pub const LEGACY_TOKEN: &str = "legacy-token-0123456789";
 pub enum Fault {
     Status(u16),
     Delay(Duration),
+    /// 200 with an HTML page instead of JSON.
+    Garbage,
 }
 
 #[derive(Default)]
@@ -136,6 +138,7 @@ async fn fault(state: &State, id: u64) -> Option<HttpResponse> {
             tokio::time::sleep(d).await;
             None
         }
+        Fault::Garbage => Some(HttpResponse::Ok().content_type("text/html").body("<html>login</html>")),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Black-box tests of the HTTP service, spawned on port 0 against the OSS emulator.
 
+mod bad_input;
 mod fake_ls;
 mod helpers;
 mod labelstudio;
