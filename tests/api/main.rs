@@ -7,4 +7,5 @@ mod labelstudio;
 mod links;
 mod misc;
 mod resolve;
+mod secrets;
 mod signing;

@@ -1,0 +1,206 @@
+//! With `RUST_LOG=trace`, a whole session of the real binary — presign, inline, proxy, links,
+//! webhook write-back through a Personal Access Token, bad tokens, errors, metrics — never
+//! prints a configured secret, raw or percent-encoded.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+
+use crate::fake_ls::{FakeLs, pat};
+
+const SK: &str = "sk-SECRET-value-9d8f7a6b5c";
+const STS: &str = "sts-TOKEN-value+with/odd=chars";
+const LINK_SECRET: &str = "link-SECRET-value-1a2b3c4d5e6f";
+
+#[tokio::test]
+async fn no_secret_reaches_logs_errors_or_metrics() {
+    let emulator = Emulator::start(
+        EmulatorConfig {
+            buckets: vec![BucketConfig {
+                name: "media".into(),
+                region: "cn-hangzhou".into(),
+                allow_v1: false,
+                cors: CorsRule::AllowAll,
+            }],
+            credentials: vec![Credential {
+                access_key_id: "STS.AKID".into(),
+                access_key_secret: SK.into(),
+                security_token: Some(STS.into()),
+            }],
+            latency: Duration::ZERO,
+        },
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .unwrap();
+    emulator.put_object("media", "a.png", "PNG".into(), "image/png");
+    let ls = FakeLs::start();
+    ls.add_task(json!({"id": 1, "project": 1, "data": {"image": "oss://media/a.png"}, "meta": {}}));
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = std::env::temp_dir().join(format!("ls-presign-trace-{port}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let pat = pat();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ls-presign"))
+        .arg("serve")
+        .env_clear()
+        .envs([
+            ("RUST_LOG", "trace"),
+            ("HOST", "127.0.0.1"),
+            ("PORT", &port.to_string()),
+            ("OSS_BUCKET", "media"),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("OSS_ENDPOINT", &emulator.endpoint()),
+            ("OSS_ADDRESSING_STYLE", "path"),
+            ("OSS_ACCESS_KEY_ID", "STS.AKID"),
+            ("OSS_ACCESS_KEY_SECRET", SK),
+            ("OSS_SESSION_TOKEN", STS),
+            ("LS_PRESIGN_SECRET", LINK_SECRET),
+            ("LABEL_STUDIO_URL", &ls.url),
+            ("LABEL_STUDIO_API_KEY", &pat),
+            ("BASIC_AUTH_USER", "ml"),
+            ("BASIC_AUTH_PASS", "basic-PASS-secret"),
+        ])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the service did not start");
+    // Mint tokens through the CLI, as an operator would.
+    let token = |scope: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ls-presign"))
+            .args(["token", "--scope", scope, "--ttl", "1h"])
+            .env_clear()
+            .env("LS_PRESIGN_SECRET", LINK_SECRET)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (admin, hook) = (token("admin"), token("webhook"));
+    let mut bodies = Vec::new();
+    let post = |path: &str, body: &str, auth: &str| {
+        client
+            .post(format!("{base}{path}"))
+            .header("authorization", auth.to_owned())
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let bearer = format!("Bearer {admin}");
+    for (path, body) in [
+        ("/v1/resolve", r#"{"a":"oss://media/a.png"}"#),
+        (
+            "/v1/resolve?mode=inline",
+            r#"{"a":"oss://media/a.png","b":"oss://media/missing.png"}"#,
+        ),
+        ("/v1/resolve?mode=link", r#"["oss://media/a.png"]"#),
+        ("/v1/sign", r#"{"uri":"oss://media/a.png"}"#),
+        ("/v1/sign", r#"{"uri":"oss://other/a.png"}"#),
+        ("/v1/resolve", r#"{"a":"#),
+    ] {
+        let resp = post(path, body, &bearer).await.unwrap();
+        bodies.push(format!("{:?}", resp.headers()));
+        bodies.push(resp.text().await.unwrap());
+    }
+    for bad in ["Bearer garbage", "Basic bWw6d3Jvbmc=", &format!("Bearer {admin}x")] {
+        bodies.push(
+            post("/v1/sign", r#"{"uri":"oss://media/a.png"}"#, bad)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let links: Value = post("/v1/resolve?mode=link", r#"["oss://media/a.png"]"#, &bearer)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = links[0].as_str().unwrap();
+    let redirect = client.get(link).send().await.unwrap();
+    assert_eq!(redirect.status(), 303);
+    bodies.push(
+        client
+            .get(format!("{base}/r/forged.token.here"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let webhook =
+        json!({"action": "TASKS_CREATED", "tasks": [{"id": 1, "data": {"image": "oss://media/a.png"}, "meta": {}}]});
+    let resp = post("/webhook", &webhook.to_string(), &format!("Bearer {hook}"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    ls.wait_for_patches(1, 10).await;
+    bodies.push(
+        client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+
+    child.kill().unwrap();
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "trace logging is on");
+    let access_tokens = ls.inner.lock().unwrap().valid_access.clone();
+    let mut secrets: Vec<String> = vec![
+        SK.into(),
+        STS.into(),
+        LINK_SECRET.into(),
+        pat.clone(),
+        "basic-PASS-secret".into(),
+    ];
+    secrets.extend(access_tokens);
+    const UNRESERVED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    for secret in &secrets {
+        let encoded = percent_encoding::utf8_percent_encode(secret, UNRESERVED).to_string();
+        for form in [secret.as_str(), encoded.as_str()] {
+            assert!(!logs.contains(form), "a secret is in the log: {}…", &secret[..6]);
+            // An STS token is part of every presigned URL by design (useless without the key
+            // secret); everything else must never reach a client.
+            if secret != STS {
+                for b in &bodies {
+                    assert!(!b.contains(form), "a secret is in a response: {}…", &secret[..6]);
+                }
+            }
+        }
+    }
+    let sts_in_url = percent_encoding::utf8_percent_encode(STS, UNRESERVED).to_string();
+    assert!(bodies[1].contains(&sts_in_url), "the STS token rides in the presigned URL");
+    // Signed URLs appear in logs only without their query.
+    assert!(
+        !logs.contains("x-oss-signature="),
+        "a signed URL with its query is in the log"
+    );
+    let _ = std::fs::remove_file(&log_path);
+    emulator.stop().await;
+    ls.stop().await;
+}
