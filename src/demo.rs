@@ -31,8 +31,9 @@ pub const IMAGES: [(&str, &[u8], &str); 3] = [
     ),
 ];
 
-/// Settings a user may still pass to the demo; everything about storage is the demo's own.
-const PASSED_THROUGH: [&str; 7] = [
+/// Settings a user may still pass to the demo (Label Studio among them, to try write-back);
+/// everything about storage is the demo's own.
+const PASSED_THROUGH: [&str; 10] = [
     "HOST",
     "PORT",
     "LS_PRESIGN_PUBLIC_URL",
@@ -40,6 +41,9 @@ const PASSED_THROUGH: [&str; 7] = [
     "LS_PRESIGN_TTL",
     "LS_PRESIGN_WINDOW",
     "LS_PRESIGN_CORS_ORIGIN",
+    "LS_PRESIGN_SECRET",
+    "LABEL_STUDIO_URL",
+    "LABEL_STUDIO_API_KEY",
 ];
 
 fn random(n: usize) -> String {
@@ -88,10 +92,10 @@ pub fn demo_config(emulator: &Emulator, credential: &Credential) -> Result<Confi
         ("OSS_ADDRESSING_STYLE", "path".to_owned()),
         ("OSS_ACCESS_KEY_ID", credential.access_key_id.clone()),
         ("OSS_ACCESS_KEY_SECRET", credential.access_key_secret.clone()),
-        ("LS_PRESIGN_SECRET", random(40)),
     ] {
         vars.insert(k.into(), v);
     }
+    vars.entry("LS_PRESIGN_SECRET".into()).or_insert_with(|| random(40));
     Config::load(&Env::map(&vars)).map_err(|e| e.to_string())
 }
 
