@@ -99,7 +99,7 @@ enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    crate::logging::init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -153,14 +153,31 @@ async fn serve() -> Result<ExitCode, String> {
 }
 
 /// Runs the service until SIGINT or SIGTERM, then stops gracefully.
+/// The order: stop accepting, finish in-flight requests, drain the write-back queue (bounded by
+/// `LS_PRESIGN_DRAIN_TIMEOUT`), exit.
 pub(crate) async fn run_until_signal(app: Application) -> Result<ExitCode, String> {
     let handle = app.handle();
+    let queue = app.state().queue.clone();
+    let drain_timeout = app.state().config.drain_timeout;
     tokio::spawn(async move {
         shutdown_signal().await;
-        log::info!("shutting down: finishing in-flight requests");
+        log::info!("shutting down: no new connections; finishing in-flight requests");
         handle.stop(true).await;
     });
     app.run_until_stopped().await.map_err(|e| e.to_string())?;
+    if let Some(queue) = queue {
+        let waiting = queue.len();
+        if waiting > 0 {
+            log::info!("draining the write-back queue: {waiting} tasks");
+        }
+        match queue.drain(drain_timeout).await {
+            0 => log::info!("write-back queue drained"),
+            left => log::warn!(
+                "{left} tasks were not written back before LS_PRESIGN_DRAIN_TIMEOUT; run `ls-presign sync` for their projects"
+            ),
+        }
+    }
+    log::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -112,6 +112,8 @@ pub struct Config {
     pub queue_capacity: usize,
     /// Tasks written back to Label Studio at the same time.
     pub writeback_concurrency: usize,
+    /// How long shutdown waits for the write-back queue to drain.
+    pub drain_timeout: std::time::Duration,
 }
 
 /// RS256/ES256 keys for API tokens, read from PEM files; the key id is the file's stem.
@@ -322,6 +324,7 @@ impl Config {
                 .parse::<usize>("LS_PRESIGN_WRITEBACK_CONCURRENCY")?
                 .unwrap_or(4)
                 .max(1),
+            drain_timeout: std::time::Duration::from_secs(env.parse("LS_PRESIGN_DRAIN_TIMEOUT")?.unwrap_or(30)),
         })
     }
 

@@ -93,6 +93,18 @@ impl LabelStudio {
         matches!(self.credential, Credential::Pat { .. })
     }
 
+    /// Whether Label Studio answers its health check and accepts the credentials.
+    pub async fn ping(&self) -> Result<(), LsError> {
+        self.send(
+            reqwest::Method::GET,
+            "/api/projects/?page_size=1",
+            None,
+            "GET /api/projects/",
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn get_task(&self, id: u64) -> Result<Value, LsError> {
         let what = format!("GET /api/tasks/{id}/");
         match self

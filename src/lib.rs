@@ -12,6 +12,7 @@ pub mod http;
 pub mod keys;
 pub mod labelstudio;
 pub mod link;
+pub mod logging;
 pub mod metrics;
 pub mod resolve;
 pub mod rewrite;

@@ -240,6 +240,34 @@ impl Storages {
     }
 }
 
+impl Storages {
+    /// Checks that a storage answers signed requests: a HEAD of an object that need not exist.
+    /// Not found is fine; refused credentials or no answer is not.
+    pub async fn probe(&self, index: usize) -> Result<(), StorageError> {
+        let Some(storage) = self.list.get(index) else {
+            return Ok(());
+        };
+        let c = &storage.config;
+        let uri = StorageUri::new(c.scheme, c.bucket.clone(), probe_key(c));
+        let opts = ReadOptions {
+            method_head: true,
+            ..ReadOptions::default()
+        };
+        match self.read(&uri, &opts).await {
+            Ok(_) | Err(StorageError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A key inside the allowed prefixes (the probe must not be refused by our own allow-list).
+fn probe_key(c: &StorageConfig) -> String {
+    format!(
+        "{}.ls-presign-ready",
+        c.allowed_prefixes.first().map_or("", String::as_str)
+    )
+}
+
 /// The `<Code>` of an OSS/S3 XML error body.
 fn xml_code(body: &str) -> Option<&str> {
     let start = body.find("<Code>")? + "<Code>".len();

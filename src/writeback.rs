@@ -6,6 +6,8 @@
 //! references is left alone, so both paths are idempotent.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc};
@@ -152,6 +154,8 @@ pub struct QueueFull {
 pub struct Queue {
     tx: mpsc::Sender<Value>,
     resolver: Arc<Resolver>,
+    /// Tasks taken from the channel and not finished yet.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Queue {
@@ -159,18 +163,24 @@ impl Queue {
     pub fn spawn(resolver: Arc<Resolver>, ls: Arc<LabelStudio>, capacity: usize, concurrency: usize) -> Queue {
         let (tx, mut rx) = mpsc::channel::<Value>(capacity.max(1));
         let worker_resolver = resolver.clone();
-        let queue = Queue { tx, resolver };
+        let queue = Queue {
+            tx,
+            resolver,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        };
         let depth = queue.clone();
         tokio::spawn(async move {
             let permits = Arc::new(Semaphore::new(concurrency.max(1)));
             while let Some(task) = rx.recv().await {
+                depth.in_flight.fetch_add(1, Ordering::SeqCst);
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
                 worker_resolver.metrics.set_queue_depth(depth.len());
-                let (resolver, ls) = (worker_resolver.clone(), ls.clone());
+                let (resolver, ls, in_flight) = (worker_resolver.clone(), ls.clone(), depth.in_flight.clone());
                 tokio::spawn(async move {
                     process(&resolver, &ls, &task, false).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
                     drop(permit);
                 });
             }
@@ -185,6 +195,19 @@ impl Queue {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Waits until every queued task is written back, or `timeout` passes; returns how many
+    /// tasks were left (0 when drained).
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = self.len() + self.in_flight.load(Ordering::SeqCst);
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Queues all of `tasks`, or none when they don't all fit.

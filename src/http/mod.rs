@@ -90,7 +90,6 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(middleware::from_fn(routes::observe))
-                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms"))
                 .configure(routes::configure)
         })
         .workers(workers)

@@ -25,6 +25,7 @@ const EXPOSED: &str = "LS-Presign-Rewritten, LS-Presign-Skipped, LS-Presign-Fail
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").route(web::get().to(health)))
         .service(resource("/metrics").route(web::get().to(metrics)))
+        .service(resource("/ready").route(web::get().to(ready)))
         .service(resource("/v1/resolve").route(web::post().to(resolve)))
         .service(resource("/v1/sign").route(web::post().to(sign)))
         .service(
@@ -63,22 +64,41 @@ pub async fn observe(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let origin = state.config.cors_origin.as_str();
-    let mut res =
-        if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-            let allow_headers = req
-                .headers()
-                .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-                .cloned()
-                .unwrap_or(HeaderValue::from_static("authorization, content-type"));
-            let resp = HttpResponse::NoContent()
-                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, POST, OPTIONS"))
-                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers))
-                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
-                .finish();
-            req.into_response(resp).map_into_right_body()
-        } else {
-            next.call(req).await?.map_into_left_body()
-        };
+    let id = crate::logging::request_id_from(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let started = std::time::Instant::now();
+    let (method, path, peer) = (
+        req.method().clone(),
+        req.path().to_owned(),
+        req.connection_info().peer_addr().unwrap_or("-").to_owned(),
+    );
+    let mut res = crate::logging::REQUEST_ID
+        .scope(id.clone(), async move {
+            let res = if req.method() == Method::OPTIONS
+                && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+            {
+                let allow_headers = req
+                    .headers()
+                    .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                    .cloned()
+                    .unwrap_or(HeaderValue::from_static("authorization, content-type"));
+                let resp = HttpResponse::NoContent()
+                    .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, POST, OPTIONS"))
+                    .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers))
+                    .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+                    .finish();
+                req.into_response(resp).map_into_right_body()
+            } else {
+                next.call(req).await?.map_into_left_body()
+            };
+            // The access log line: the path without its query, which may carry anything.
+            log::info!(
+                "{peer} {method} {path} {} {:.1}ms",
+                res.status().as_u16(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            Ok::<_, actix_web::Error>(res)
+        })
+        .await?;
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     state.resolver.metrics.request(&route, res.status().as_u16());
     let headers = res.headers_mut();
@@ -89,6 +109,9 @@ pub async fn observe(
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
     Ok(res)
 }
 
@@ -115,6 +138,40 @@ async fn health() -> HttpResponse {
         "model_class": "ls-presign",
         "version": env!("CARGO_PKG_VERSION"),
     }))
+}
+
+/// Readiness: every storage answers signed requests and Label Studio (when configured) answers
+/// with the configured token. `503` with the failing checks otherwise.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let limit = std::time::Duration::from_secs(3);
+    let mut checks = serde_json::Map::new();
+    let mut ok = true;
+    for (i, s) in state.resolver.storages.all().iter().enumerate() {
+        let name = format!("{}://{}", s.config.scheme, s.config.bucket);
+        let result = match tokio::time::timeout(limit, state.resolver.storages.probe(i)).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 3 s".to_owned(),
+        };
+        ok &= result == "ok";
+        checks.insert(name, result.into());
+    }
+    if let Some(ls) = &state.label_studio {
+        let result = match tokio::time::timeout(limit, ls.ping()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 3 s".to_owned(),
+        };
+        ok &= result == "ok";
+        checks.insert("label_studio".into(), result.into());
+    }
+    let status = if ok { "ready" } else { "not_ready" };
+    let body = json!({ "status": status, "checks": checks });
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

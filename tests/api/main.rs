@@ -8,4 +8,5 @@ mod links;
 mod misc;
 mod resolve;
 mod secrets;
+mod shutdown;
 mod signing;

@@ -135,3 +135,56 @@ async fn cors_origin_is_configurable() {
     assert!(resp.headers().get_all("vary").iter().any(|v| v == "Origin"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn request_ids_and_readiness() {
+    let app = spawn_app().await;
+    let resp = app.get("/health").await;
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16);
+    let echoed = app
+        .client
+        .get(format!("{}/health", app.base))
+        .header("x-request-id", "trace-abc.123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-abc.123");
+    let odd = app
+        .client
+        .get(format!("{}/health", app.base))
+        .header("x-request-id", "a b\"c")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(odd.headers()["x-request-id"], "a b\"c");
+
+    // The test storages include a V1 signer against a V4-only bucket: readiness names it.
+    let resp = app.get("/ready").await;
+    assert_eq!(resp.status(), 503);
+    let ready: Value = resp.json().await.unwrap();
+    assert_eq!(ready["status"], "not_ready", "{ready}");
+    assert_eq!(ready["checks"]["oss://media"], "ok");
+    assert_eq!(ready["checks"]["s3://s3media"], "ok");
+    assert!(
+        ready["checks"]["oss://v1refused"].as_str().unwrap().contains("refused"),
+        "{ready}"
+    );
+    app.stop().await;
+
+    // Label Studio configured but down: not ready, with the reason.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{dead}");
+    let app =
+        crate::helpers::spawn_app_with(&[("LABEL_STUDIO_URL", url.as_str()), ("LABEL_STUDIO_API_KEY", "x-token")])
+            .await;
+    let resp = app.get("/ready").await;
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_ne!(body["checks"]["label_studio"], "ok", "{body}");
+    app.stop().await;
+}

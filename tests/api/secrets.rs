@@ -178,8 +178,11 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
         "basic-PASS-secret".into(),
     ];
     secrets.extend(access_tokens);
-    const UNRESERVED: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     for secret in &secrets {
         let encoded = percent_encoding::utf8_percent_encode(secret, UNRESERVED).to_string();
         for form in [secret.as_str(), encoded.as_str()] {
@@ -194,7 +197,10 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
         }
     }
     let sts_in_url = percent_encoding::utf8_percent_encode(STS, UNRESERVED).to_string();
-    assert!(bodies[1].contains(&sts_in_url), "the STS token rides in the presigned URL");
+    assert!(
+        bodies[1].contains(&sts_in_url),
+        "the STS token rides in the presigned URL"
+    );
     // Signed URLs appear in logs only without their query.
     assert!(
         !logs.contains("x-oss-signature="),

@@ -26,8 +26,12 @@ class LabelStudio:
         """The instance tests/e2e/run started (or the one named by E2E_LS_URL)."""
         return cls(os.environ["E2E_LS_URL"], os.environ["E2E_LS_TOKEN"])
 
+    def request(self, method, path, **kw):
+        """The raw response, whatever its status."""
+        return self.http.request(method, self.url + path, timeout=self.timeout, **kw)
+
     def _call(self, method, path, **kw):
-        r = self.http.request(method, self.url + path, timeout=self.timeout, **kw)
+        r = self.request(method, path, **kw)
         if not r.ok:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
         return r.json() if r.content else None
@@ -61,3 +65,9 @@ class LabelStudio:
             "headers": headers or {},
         }
         return self._call("POST", "/api/webhooks/", json=body)
+
+    def create_ml_backend(self, project_id, url, title):
+        """Connects an ML backend; LS calls its /health and /setup first. Answers the raw
+        response (201 with `state` "CO" / `readable_state` "Connected" when LS accepted it).
+        A loopback `url` needs LABEL_STUDIO_ML_BLOCK_LOCAL_IP=false."""
+        return self.request("POST", "/api/ml/", json={"project": project_id, "url": url, "title": title})
