@@ -84,6 +84,13 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         page_size: u64,
     },
+    /// Check the configuration, the storages, the bucket's CORS rule and Label Studio.
+    #[command(after_help = "Examples:\n  ls-presign check\n  ls-presign check --object oss://photos/cats/1.jpg")]
+    Check {
+        /// A known object to read (and to check the bucket's CORS answer with).
+        #[arg(long)]
+        object: Option<String>,
+    },
     /// Rewrite the references in a JSON file (or stdin) and print the result.
     #[command(
         after_help = "Examples:\n  ls-presign rewrite tasks.json > import.json\n  cat tasks.json | ls-presign rewrite --mode link"
@@ -118,6 +125,7 @@ pub fn main() -> ExitCode {
             } => sign(&uri, ttl, at.as_deref(), &method, json),
             Command::Rewrite { file, mode } => rewrite(file, mode).await,
             Command::Token { scope, ttl, sub } => token(scope, &ttl, &sub),
+            Command::Check { object } => crate::check::run(object).await,
             Command::Sync {
                 project,
                 dry_run,

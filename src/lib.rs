@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -107,6 +107,8 @@ pub struct ReadOptions {
     pub range: Option<String>,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
+    /// `Origin`, to see the bucket's CORS answer (`ls-presign check`).
+    pub origin: Option<String>,
 }
 
 /// All configured storages.
@@ -174,6 +176,7 @@ impl Storages {
             ("range", &opts.range),
             ("if-none-match", &opts.if_none_match),
             ("if-modified-since", &opts.if_modified_since),
+            ("origin", &opts.origin),
         ] {
             if let Some(v) = value {
                 req = req.header(name, v);

@@ -222,3 +222,81 @@ fn demo_serves_an_image_through_a_303_from_the_emulator() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn check_reports_each_part_and_catches_a_bucket_cors_rule_browsers_fail() {
+    use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let emulator = Emulator::start(
+        EmulatorConfig {
+            buckets: vec![
+                BucketConfig {
+                    name: "open".into(),
+                    region: "cn-hangzhou".into(),
+                    allow_v1: false,
+                    cors: CorsRule::AllowAll,
+                },
+                BucketConfig {
+                    name: "strict".into(),
+                    region: "cn-hangzhou".into(),
+                    allow_v1: false,
+                    cors: CorsRule::Only(vec!["https://ls.example.com".into()]),
+                },
+            ],
+            credentials: vec![Credential {
+                access_key_id: "AK".into(),
+                access_key_secret: "SK".into(),
+                security_token: None,
+            }],
+            latency: Duration::ZERO,
+        },
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .unwrap();
+    for b in ["open", "strict"] {
+        emulator.put_object(b, "a.png", "PNG".into(), "image/png");
+    }
+    let ep = emulator.endpoint();
+    let run = |bucket: &str| {
+        cmd(&[
+            ("OSS_BUCKET", bucket),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("OSS_ENDPOINT", &ep),
+            ("OSS_ADDRESSING_STYLE", "path"),
+            ("OSS_ACCESS_KEY_ID", "AK"),
+            ("OSS_ACCESS_KEY_SECRET", "SK"),
+            ("LS_PRESIGN_SECRET", "check-secret-0123456789"),
+        ])
+        .args(["check", "--object", &format!("oss://{bucket}/a.png")])
+        .output()
+        .unwrap()
+    };
+    let ok = run("open");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    for line in [
+        "PASS configuration",
+        "PASS secret",
+        "PASS sign oss://open",
+        "PASS reach oss://open",
+        "PASS read oss://open/a.png",
+        "PASS bucket CORS",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let strict = run("strict");
+    let text = String::from_utf8_lossy(&strict.stdout);
+    assert!(!strict.status.success());
+    assert!(text.contains("FAIL bucket CORS after a redirect"), "{text}");
+    let bad = cmd(&[("OSS_BUCKET", "x1"), ("OSS_REGION", "cn-hangzhou")])
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("FAIL configuration: OSS_ACCESS_KEY_ID"));
+    drop(emulator);
+}

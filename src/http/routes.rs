@@ -410,6 +410,7 @@ async fn proxy(state: &AppState, req: &HttpRequest, uri: &StorageUri) -> Result<
         range: header_of(header::RANGE),
         if_none_match: header_of(header::IF_NONE_MATCH),
         if_modified_since: header_of(header::IF_MODIFIED_SINCE),
+        origin: None,
     };
     let upstream = state.resolver.storages.read(uri, &opts).await?;
     let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -103,22 +103,19 @@ def check_written_back(name, orig, task, base):
           not problems, "; ".join(problems)[:1500] or f"{followed} links followed")
 
 
-def sync(project, *args, base, ls_url, token):
-    """`ls-presign sync` as an operator runs it, configured by environment only. -> (rc, last line)"""
+def check_sync(ls, project, args, expected, demo):
+    """Runs `ls-presign sync` as an operator would, configured by environment only, and checks
+    its exit code and summary line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "LS_PRESIGN_", "LABEL_STUDIO_"))}
     env.update(OSS_BUCKET="demo", OSS_REGION="cn-hangzhou", OSS_ACCESS_KEY_ID="unused",
-               OSS_ACCESS_KEY_SECRET="unused", LS_PRESIGN_SECRET=SECRET, LS_PRESIGN_PUBLIC_URL=base,
-               LABEL_STUDIO_URL=ls_url, LABEL_STUDIO_API_KEY=token)
+               OSS_ACCESS_KEY_SECRET="unused", LS_PRESIGN_SECRET=SECRET, LS_PRESIGN_PUBLIC_URL=demo.base,
+               LABEL_STUDIO_URL=ls.url, LABEL_STUDIO_API_KEY=os.environ["E2E_LS_TOKEN"])
     p = subprocess.run([BIN, "sync", "--project", str(project), *args], env=env,
                        capture_output=True, text=True, timeout=120)
     lines = p.stdout.strip().splitlines()
-    return p.returncode, (lines[-1] if lines else p.stderr.strip()[-500:])
-
-
-def check_sync(ls, project, args, expected, demo):
-    rc, line = sync(project, *args, base=demo.base, ls_url=ls.url, token=os.environ["E2E_LS_TOKEN"])
+    line = lines[-1] if lines else p.stderr.strip()[-500:]
     cmd = " ".join(["ls-presign sync --project", str(project), *args])
-    check(f"`{cmd}` prints {expected!r}", rc == 0 and line == expected, f"exit {rc}: {line}")
+    check(f"`{cmd}` prints {expected!r}", p.returncode == 0 and line == expected, f"exit {p.returncode}: {line}")
 
 
 def predict_count(base):

@@ -1,0 +1,140 @@
+//! `ls-presign check`: validates the configuration, signs a test URL per storage, checks each
+//! storage answers, optionally reads a known object and the bucket's CORS answer to `Origin:
+//! null` (what a browser sends after the 303), and pings Label Studio. One line per check.
+
+use std::process::ExitCode;
+
+use crate::config::{Config, Env};
+use crate::labelstudio::LabelStudio;
+use crate::resolve::Resolver;
+use crate::storage::ReadOptions;
+use crate::uri::StorageUri;
+
+struct Report {
+    failed: usize,
+}
+
+impl Report {
+    fn line(&mut self, ok: bool, what: &str, detail: impl std::fmt::Display) {
+        if !ok {
+            self.failed += 1;
+        }
+        println!("{} {what}: {detail}", if ok { "PASS" } else { "FAIL" });
+    }
+}
+
+/// Runs every check; exit 0 when all pass.
+pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
+    let mut r = Report { failed: 0 };
+    let config = match Config::load(&Env::process()) {
+        Ok(c) => c,
+        Err(e) => {
+            r.line(false, "configuration", e);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let names: Vec<String> = config
+        .storages
+        .iter()
+        .map(|s| format!("{}://{}", s.scheme, s.bucket))
+        .collect();
+    r.line(
+        !names.is_empty(),
+        "configuration",
+        if names.is_empty() {
+            "no storage configured (OSS_BUCKET, S3_BUCKET or LS_PRESIGN_CONFIG)".to_owned()
+        } else {
+            format!("storages {}", names.join(", "))
+        },
+    );
+    match config.require_secret() {
+        Ok(_) => r.line(true, "secret", "LS_PRESIGN_SECRET is set (stable links and tokens)"),
+        Err(e) => r.line(false, "secret", e),
+    }
+    let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
+    for (i, s) in resolver.storages.all().iter().enumerate() {
+        let name = &names[i];
+        let p = s.presign("GET", "ls-presign-check", crate::now(), s.config.ttl);
+        let shown = p.url.split('?').next().unwrap_or_default();
+        r.line(true, &format!("sign {name}"), format!("{} {shown}?…", s.algorithm()));
+        match resolver.storages.probe(i).await {
+            Ok(()) => r.line(
+                true,
+                &format!("reach {name}"),
+                format!("{} answers signed requests", s.config.endpoint.host),
+            ),
+            Err(e) => r.line(false, &format!("reach {name}"), e),
+        }
+    }
+    if let Some(object) = object {
+        check_object(&mut r, &resolver, &object).await;
+    }
+    if let Some(ls) = &config.label_studio {
+        match LabelStudio::new(&ls.url, ls.api_key.clone(), ls.timeout) {
+            Ok(client) => match client.ping().await {
+                Ok(()) => r.line(
+                    true,
+                    "label studio",
+                    format!(
+                        "{} accepts the {} token",
+                        ls.url,
+                        if client.uses_pat() { "personal access" } else { "legacy" }
+                    ),
+                ),
+                Err(e) => r.line(false, "label studio", e),
+            },
+            Err(e) => r.line(false, "label studio", e),
+        }
+    }
+    println!(
+        "{} checks failed",
+        if r.failed == 0 {
+            "no".to_owned()
+        } else {
+            r.failed.to_string()
+        }
+    );
+    Ok(if r.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Reads a known object with `Origin: null` and checks the store lets a browser read it.
+async fn check_object(r: &mut Report, resolver: &Resolver, object: &str) {
+    let uri = match StorageUri::parse(object) {
+        Ok(u) => u,
+        Err(e) => return r.line(false, "object", e),
+    };
+    let opts = ReadOptions {
+        method_head: true,
+        origin: Some("null".into()),
+        ..ReadOptions::default()
+    };
+    match resolver.storages.read(&uri, &opts).await {
+        Ok(resp) => {
+            let h = resp.headers();
+            let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("?").to_owned();
+            r.line(
+                true,
+                &format!("read {uri}"),
+                format!("{} bytes, {}", get("content-length"), get("content-type")),
+            );
+            let acao = get("access-control-allow-origin");
+            r.line(
+                acao == "*" || acao == "null",
+                "bucket CORS after a redirect",
+                if acao == "*" || acao == "null" {
+                    format!("Origin: null is allowed ({acao})")
+                } else {
+                    format!(
+                        "Origin: null got Access-Control-Allow-Origin {acao:?}: browsers send `Origin: null` after the 303, \
+                         so the bucket's CORS rule must allow origin * for GET and HEAD (docs/LABEL_STUDIO.md)"
+                    )
+                },
+            );
+        }
+        Err(e) => r.line(false, &format!("read {uri}"), e),
+    }
+}
