@@ -202,6 +202,13 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// Any lookup function (tests record which names are read).
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Env<'a> {
+        Env {
+            lookup: Box::new(lookup),
+        }
+    }
+
     /// A fixed map (tests, embedded defaults).
     pub fn map(map: &'a HashMap<String, String>) -> Env<'a> {
         Env {

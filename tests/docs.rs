@@ -1,0 +1,81 @@
+//! The configuration reference (docs/CONFIGURATION.md) stays in sync with the code: every
+//! variable the code reads is documented, and every documented variable is read.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use ls_presign::config::{Config, Env};
+
+/// Read outside `Config::load`: by the logger and env_logger.
+const READ_ELSEWHERE: [&str; 2] = ["RUST_LOG", "LS_PRESIGN_LOG_FORMAT"];
+
+#[test]
+fn configuration_reference_matches_the_code() {
+    let dir = std::env::temp_dir().join(format!("lsp-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("k1.pem");
+    std::fs::write(&pem, "not a key, only read").unwrap();
+    let toml = dir.join("s.toml");
+    std::fs::write(&toml, "").unwrap();
+    let secrets = dir.join("previous");
+    std::fs::write(&secrets, "old-secret-0123456789\n").unwrap();
+    // Values that switch on every branch, so every variable gets asked for.
+    let values: HashMap<&str, String> = [
+        ("OSS_BUCKET", "b1"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ACCESS_KEY_ID", "a"),
+        ("OSS_ACCESS_KEY_SECRET", "b"),
+        ("S3_BUCKET", "b2"),
+        ("AWS_ACCESS_KEY_ID", "a"),
+        ("AWS_SECRET_ACCESS_KEY", "b"),
+        ("LS_PRESIGN_SECRET_FILE", secrets.to_str().unwrap()),
+        ("LS_PRESIGN_PREVIOUS_SECRETS_FILE", secrets.to_str().unwrap()),
+        ("LS_PRESIGN_TOKEN_ALGORITHM", "RS256"),
+        ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", pem.to_str().unwrap()),
+        ("LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE", pem.to_str().unwrap()),
+        ("LS_PRESIGN_CONFIG", toml.to_str().unwrap()),
+        ("LABEL_STUDIO_URL", "http://ls:8080"),
+        ("LABEL_STUDIO_API_KEY", "k"),
+        ("BASIC_AUTH_USER", "u"),
+        ("BASIC_AUTH_PASS", "p"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .collect();
+    let asked = RefCell::new(BTreeSet::new());
+    let env = Env::from_fn(|name| {
+        asked.borrow_mut().insert(name.to_owned());
+        values.get(name).cloned()
+    });
+    Config::load(&env).unwrap();
+    drop(env);
+    let mut read = asked.into_inner();
+    read.extend(READ_ELSEWHERE.map(str::to_owned));
+
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md")).unwrap();
+    // Documented names: `UPPER_CASE` in the first column of a table row.
+    let documented: BTreeSet<String> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| {
+            l.split('|')
+                .nth(1)
+                .unwrap_or("")
+                .split('`')
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| {
+            w.len() > 2
+                && w.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .collect();
+    let undocumented: Vec<_> = read.difference(&documented).collect();
+    let unread: Vec<_> = documented.difference(&read).collect();
+    assert!(
+        undocumented.is_empty(),
+        "read by the code but not in docs/CONFIGURATION.md: {undocumented:?}"
+    );
+    assert!(unread.is_empty(), "in docs/CONFIGURATION.md but never read: {unread:?}");
+}
