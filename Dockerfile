@@ -10,6 +10,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && rm -rf src
 COPY src ./src
 COPY assets ./assets
+COPY docs/openapi.json ./docs/openapi.json
 # Touch so cargo sees the real sources as newer than the placeholder build.
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin ls-presign \

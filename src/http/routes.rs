@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").route(web::get().to(health)))
         .service(resource("/metrics").route(web::get().to(metrics)))
         .service(resource("/ready").route(web::get().to(ready)))
+        .service(resource("/openapi.json").route(web::get().to(openapi)))
         .service(resource("/v1/resolve").route(web::post().to(resolve)))
         .service(resource("/v1/sign").route(web::post().to(sign)))
         .service(
@@ -138,6 +139,13 @@ async fn health() -> HttpResponse {
         "model_class": "ls-presign",
         "version": env!("CARGO_PKG_VERSION"),
     }))
+}
+
+/// The OpenAPI 3 description of this API (docs/openapi.json, built in).
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("../../docs/openapi.json"))
 }
 
 /// Readiness: every storage answers signed requests and Label Studio (when configured) answers

@@ -188,3 +188,61 @@ async fn request_ids_and_readiness() {
     assert_ne!(body["checks"]["label_studio"], "ok", "{body}");
     app.stop().await;
 }
+
+/// Every route the service answers is in docs/openapi.json with its methods, and the document
+/// is what `/openapi.json` serves. (scripts/test also runs openapi-spec-validator on it.)
+#[tokio::test]
+async fn openapi_document_covers_every_route() {
+    let app = spawn_app().await;
+    let served: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let file: Value =
+        serde_json::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))).unwrap();
+    assert_eq!(served, file);
+    assert!(file["openapi"].as_str().unwrap().starts_with("3."));
+    let routes = [
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/v1/resolve", "post"),
+        ("/v1/sign", "post"),
+        ("/v1/tasks/{id}", "get"),
+        ("/v1/projects/{id}/tasks", "get"),
+        ("/r/{token}", "get"),
+        ("/r/{token}", "head"),
+        ("/webhook", "post"),
+        ("/setup", "post"),
+        ("/versions", "get"),
+        ("/predict", "post"),
+    ];
+    let paths = file["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        routes.len(),
+        "docs/openapi.json documents a route the service lacks"
+    );
+    for (path, method) in routes {
+        assert!(paths[path][method].is_object(), "{method} {path} is not documented");
+        // And the service really has it: anything but 404/405 from the router.
+        let concrete = path.replace("{id}", "1").replace("{token}", "x");
+        let resp = app
+            .client
+            .request(
+                method.to_uppercase().parse().unwrap(),
+                format!("{}{concrete}", app.base),
+            )
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert!(
+            !body.contains("\"not_found\"") && code != 405,
+            "{method} {path}: {code} {body}"
+        );
+    }
+    app.stop().await;
+}
