@@ -6,6 +6,7 @@ mod helpers;
 mod labelstudio;
 mod links;
 mod misc;
+mod replicas;
 mod resolve;
 mod secrets;
 mod shutdown;
