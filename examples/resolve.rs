@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run -- demo &                       # or any ls-presign deployment
+//! export LS_PRESIGN_TOKEN=$(ls-presign token --scope resolve --ttl 1h)   # the demo prints one
 //! cargo run --example resolve -- http://127.0.0.1:9090 tasks.json
 //! ```
 //! Prints the tasks with every `oss://`/`s3://` reference replaced by a presigned URL, and the
@@ -16,6 +17,10 @@ async fn main() -> ExitCode {
         eprintln!("usage: resolve <ls-presign base URL> <tasks.json>");
         return ExitCode::FAILURE;
     };
+    let Ok(token) = std::env::var("LS_PRESIGN_TOKEN") else {
+        eprintln!("set LS_PRESIGN_TOKEN to a token with scope resolve (ls-presign token --scope resolve)");
+        return ExitCode::FAILURE;
+    };
     let body = match std::fs::read(&file) {
         Ok(b) => b,
         Err(e) => {
@@ -26,6 +31,7 @@ async fn main() -> ExitCode {
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/resolve?mode=presign", base.trim_end_matches('/')))
         .header("content-type", "application/json")
+        .bearer_auth(token)
         .body(body)
         .send()
         .await;
