@@ -246,3 +246,86 @@ async fn openapi_document_covers_every_route() {
     }
     app.stop().await;
 }
+
+/// ES256 API tokens: the service holds only the public key; `ls-presign token` signs with the
+/// private key; each key verifies by its `kid` (the file stem), so keys rotate by adding files.
+#[tokio::test]
+async fn asymmetric_api_tokens_with_key_rotation() {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let dir = std::env::temp_dir().join(format!("lsp-es256-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut public_files = Vec::new();
+    for kid in ["2026-01", "2026-06"] {
+        let key = p256::SecretKey::random(&mut rand_core::OsRng);
+        std::fs::write(
+            dir.join(format!("{kid}.key")),
+            key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+        )
+        .unwrap();
+        let public = dir.join(format!("{kid}.pem"));
+        std::fs::write(&public, key.public_key().to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+        public_files.push(public.to_str().unwrap().to_owned());
+    }
+    let publics = public_files.join(",");
+    let app = crate::helpers::spawn_app_with(&[
+        ("LS_PRESIGN_TOKEN_ALGORITHM", "ES256"),
+        ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", publics.as_str()),
+    ])
+    .await;
+    assert!(
+        app.state
+            .auth
+            .mint("x", ls_presign::auth::Scope::Admin, 0, 60)
+            .is_none(),
+        "the service cannot mint"
+    );
+    let mint = |kid: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))
+            .args(["token", "--scope", "resolve", "--ttl", "10m"])
+            .env_clear()
+            .env("LS_PRESIGN_TOKEN_ALGORITHM", "ES256")
+            .env("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", &publics)
+            .env("LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE", dir.join(format!("{kid}.key")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let anon = reqwest::Client::new();
+    for kid in ["2026-01", "2026-06"] {
+        let resp = anon
+            .post(format!("{}/v1/sign", app.base))
+            .bearer_auth(mint(kid))
+            .json(&serde_json::json!({"uri": "oss://media/a.png"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "token of key {kid}");
+    }
+    // An HS256 token made with the link secret is refused: API tokens are ES256 now.
+    let hs = ls_presign::auth::Authenticator::new(
+        ls_presign::keys::KeyRing::hmac(&secrecy::SecretString::from(crate::helpers::LINK_SECRET), &[]),
+        None,
+    )
+    .mint("x", ls_presign::auth::Scope::Admin, ls_presign::now(), 60)
+    .unwrap();
+    let (status, code) = error_code(
+        anon.post(format!("{}/v1/sign", app.base))
+            .bearer_auth(hs)
+            .json(&serde_json::json!({"uri": "oss://media/a.png"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "invalid_token"));
+    // Stable links stay HS256 and keep working.
+    app.put("media", "a.png", "A", "image/png");
+    let link = app
+        .state
+        .resolver
+        .link(&ls_presign::uri::StorageUri::parse("oss://media/a.png").unwrap())
+        .unwrap();
+    assert_eq!(app.browser.get(&link).send().await.unwrap().text().await.unwrap(), "A");
+    app.stop().await;
+}

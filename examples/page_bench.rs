@@ -1,0 +1,127 @@
+//! The OSS emulator for the browser benchmark (scripts/bench/page.sh): a V4-only bucket with
+//! `--images` distinct BMP images, answering every request after `--latency-ms`, as a real
+//! object store far from the browser would. It runs in its own process so the service's CPU
+//! time can be read from /proc without the emulator's.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example page_bench -- \
+//!     --latency-ms 30 --images 200 --image-side 256 --secret <LS_PRESIGN_SECRET>
+//! ```
+//! Prints one JSON line: the endpoint, the credentials for the service's OSS_* settings, and the
+//! stable-link token of every image (minted with the secret the services will use), then
+//! serves until stdin closes or Ctrl-C.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+use ls_presign::keys::KeyRing;
+use ls_presign::link::LinkSigner;
+use ls_presign::uri::{Scheme, StorageUri};
+use secrecy::SecretString;
+
+const BUCKET: &str = "bench";
+const REGION: &str = "cn-hangzhou";
+
+/// A `side`×`side` 24-bit BMP whose pixels depend on `seed`, so every image differs.
+fn bmp(side: u32, seed: u32) -> Vec<u8> {
+    let row = (side * 3).div_ceil(4) * 4;
+    let pixels = row * side;
+    let mut out = Vec::with_capacity(54 + pixels as usize);
+    out.extend_from_slice(b"BM");
+    out.extend_from_slice(&(54 + pixels).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&54u32.to_le_bytes());
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&(side as i32).to_le_bytes());
+    out.extend_from_slice(&(side as i32).to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&pixels.to_le_bytes());
+    out.extend_from_slice(&[0; 16]);
+    for y in 0..side {
+        for x in 0..side {
+            out.push((x.wrapping_mul(seed + 3) ^ y) as u8);
+            out.push((y.wrapping_mul(seed + 7) ^ x) as u8);
+            out.push(seed.wrapping_mul(37) as u8);
+        }
+        out.resize(out.len() + (row - side * 3) as usize, 0);
+    }
+    out
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|p| args.get(p + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let latency = Duration::from_millis(arg(&args, "--latency-ms", 30));
+    let images: u32 = arg(&args, "--images", 200);
+    let side: u32 = arg(&args, "--image-side", 256);
+    let secret: String = arg(&args, "--secret", String::new());
+    if secret.len() < 32 {
+        eprintln!("page_bench: --secret (at least 32 characters, the services' LS_PRESIGN_SECRET) is required");
+        std::process::exit(2);
+    }
+    let credential = Credential {
+        access_key_id: "LTAIpagebench0000001".into(),
+        access_key_secret: "page-bench-secret-0123456789abcdef".into(),
+        security_token: None,
+    };
+    let emulator = Emulator::start(
+        EmulatorConfig {
+            buckets: vec![BucketConfig {
+                name: BUCKET.into(),
+                region: REGION.into(),
+                allow_v1: false,
+                cors: CorsRule::AllowAll,
+            }],
+            credentials: vec![credential.clone()],
+            latency,
+        },
+        TcpListener::bind("127.0.0.1:0")?,
+    )?;
+    let links = LinkSigner::new(KeyRing::hmac(&SecretString::from(secret), &[]));
+    let mut tokens = Vec::new();
+    let mut bytes = 0;
+    for i in 0..images {
+        let key = format!("page/{i:04}.bmp");
+        let body = bmp(side, i);
+        bytes = body.len();
+        emulator.put_object(BUCKET, &key, Bytes::from(body), "image/bmp");
+        tokens.push(links.mint(&StorageUri::new(Scheme::Oss, BUCKET, key)));
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "endpoint": emulator.endpoint(),
+            "bucket": BUCKET,
+            "region": REGION,
+            "access_key_id": credential.access_key_id,
+            "access_key_secret": credential.access_key_secret,
+            "latency_ms": latency.as_millis() as u64,
+            "image_bytes": bytes,
+            "tokens": tokens,
+        })
+    );
+    // Until stdin closes (the driving script exits) or Ctrl-C.
+    let (closed, stdin_closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        let _ = closed.send(());
+    });
+    tokio::select! {
+        _ = stdin_closed => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    emulator.stop().await;
+    Ok(())
+}

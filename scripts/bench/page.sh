@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# What the browser sees: a page of 200 images through ls-presign stable links, presign mode
+# versus proxy mode, with the OSS emulator answering every request after 30 ms.
+#
+#   bash scripts/bench/page.sh                 # 5 runs per mode, alternating
+#   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 bash scripts/bench/page.sh
+#
+# The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
+# processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
+# from it, so each service's CPU time is its own. scripts/bench/page.mjs drives Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bench-target}
+RUNS=${RUNS:-5}
+IMAGES=${IMAGES:-200}
+LATENCY_MS=${LATENCY_MS:-30}
+IMAGE_SIDE=${IMAGE_SIDE:-256}
+PRESIGN_PORT=${PRESIGN_PORT:-19290}
+PROXY_PORT=${PROXY_PORT:-19291}
+OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
+[ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)
+
+cargo build --release --locked --bin ls-presign --example page_bench >&2
+BIN=$CARGO_TARGET_DIR/release
+SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+PIDS=()
+cleanup() { exec 3>&- 2>/dev/null || true; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# The emulator serves until its stdin closes: keep a pipe open on fd 3.
+mkfifo "$OUT/emu.in"
+"$BIN/examples/page_bench" --latency-ms "$LATENCY_MS" --images "$IMAGES" --image-side "$IMAGE_SIDE" \
+    --secret "$SECRET" <"$OUT/emu.in" >"$OUT/emulator.json" 2>"$OUT/emulator.log" &
+PIDS+=($!)
+exec 3>"$OUT/emu.in"
+for _ in $(seq 100); do [ -s "$OUT/emulator.json" ] && break; sleep 0.1; done
+val() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$OUT/emulator.json" "$1"; }
+
+serve() { # MODE PORT
+  env -i PATH="$PATH" HOME="$HOME" RUST_LOG=warn HOST=127.0.0.1 PORT="$2" LS_PRESIGN_MODE="$1" \
+      LS_PRESIGN_SECRET="$SECRET" LS_PRESIGN_PUBLIC_URL="http://127.0.0.1:$2" \
+      OSS_BUCKET="$(val bucket)" OSS_REGION="$(val region)" OSS_ENDPOINT="$(val endpoint)" \
+      OSS_ADDRESSING_STYLE=path OSS_ACCESS_KEY_ID="$(val access_key_id)" \
+      OSS_ACCESS_KEY_SECRET="$(val access_key_secret)" \
+      "$BIN/ls-presign" serve >"$OUT/$1.log" 2>&1 &
+  PIDS+=($!)
+  eval "${1}_PID=$!"
+}
+serve presign "$PRESIGN_PORT"
+serve proxy "$PROXY_PORT"
+for p in "$PRESIGN_PORT" "$PROXY_PORT"; do
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/health" >/dev/null && break; sleep 0.1; done
+done
+
+python3 - "$OUT/emulator.json" "$OUT/spec.json" "$presign_PID" "$proxy_PID" "$PRESIGN_PORT" "$PROXY_PORT" <<'PY'
+import json, sys
+emu = json.load(open(sys.argv[1]))
+json.dump({"tokens": emu["tokens"], "image_bytes": emu["image_bytes"], "latency_ms": emu["latency_ms"],
+           "modes": {"presign": {"base": f"http://127.0.0.1:{sys.argv[5]}", "pid": int(sys.argv[3])},
+                     "proxy": {"base": f"http://127.0.0.1:{sys.argv[6]}", "pid": int(sys.argv[4])}}},
+          open(sys.argv[2], "w"))
+PY
+echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms" | tee "$OUT/summary.txt"
+node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" | tee -a "$OUT/summary.txt"
+echo "runs: $OUT/runs.jsonl" >&2
