@@ -3,6 +3,7 @@
 //! keys. The token carries no expiry: the link lives in Label Studio's task data for good, and
 //! each request gets a fresh presigned URL.
 
+use dashmap::DashMap;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +33,13 @@ pub enum LinkError {
 pub struct LinkSigner {
     keys: KeyRing,
     validation: Validation,
+    /// Tokens already verified: a link is opened again and again, and a map lookup is cheaper
+    /// than a JWT check. Bounded; cleared when full.
+    verified: DashMap<Box<str>, StorageUri>,
 }
+
+/// Most verified tokens remembered.
+const VERIFIED_MAX: usize = 100_000;
 
 impl std::fmt::Debug for LinkSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,7 +54,11 @@ impl LinkSigner {
         validation.required_spec_claims.insert("aud".into());
         validation.validate_exp = false;
         validation.set_audience(&[AUDIENCE]);
-        LinkSigner { keys, validation }
+        LinkSigner {
+            keys,
+            validation,
+            verified: DashMap::new(),
+        }
     }
 
     /// The token for `uri`: the same URI always gives the same token, on every replica.
@@ -62,8 +73,16 @@ impl LinkSigner {
 
     /// The URI a token names, if this service minted it and nobody changed a byte.
     pub fn verify(&self, token: &str) -> Result<StorageUri, LinkError> {
+        if let Some(uri) = self.verified.get(token) {
+            return Ok(uri.clone());
+        }
         let claims: Claims = self.keys.decode(token, &self.validation)?;
-        Ok(StorageUri::parse(&claims.uri)?)
+        let uri = StorageUri::parse(&claims.uri)?;
+        if self.verified.len() >= VERIFIED_MAX {
+            self.verified.clear();
+        }
+        self.verified.insert(token.into(), uri.clone());
+        Ok(uri)
     }
 }
 

@@ -139,9 +139,9 @@ impl Resolver {
         let signed_at = now - now.rem_euclid(c.window as i64);
         Ok(self.cache.get_or_sign(UrlCache::key(index, method, &uri.key), now, || {
             let started = Instant::now();
-            let p = storage.presign(method, &uri.key, signed_at, c.ttl);
+            let url = storage.presign_url(method, &uri.key, signed_at, c.ttl);
             self.metrics.signed(started.elapsed());
-            (p.url, p.expires_at, signed_at + c.window as i64)
+            (url, signed_at + c.ttl as i64, signed_at + c.window as i64)
         }))
     }
 

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::config::{SignatureVersion, StorageConfig};
-use crate::sign::{AwsV4, OssV1, OssV4, Presigned, Request, Signer, Target};
+use crate::sign::{AwsV4, OssV1, OssV4, Presigned, Request, Signer};
 use crate::uri::{Scheme, StorageUri};
 
 /// Lifetime of the URLs the service signs for its own reads.
@@ -35,22 +35,27 @@ impl Storage {
         Storage { config, signer }
     }
 
-    /// Presigns `method key` for browsers (the public presign endpoint).
+    /// Presigns `method key` for browsers (the public presign endpoint), with the canonical
+    /// request and string to sign.
     pub fn presign(&self, method: &str, key: &str, signed_at: i64, expires_in: u64) -> Presigned {
-        self.presign_for(&self.config.presign_endpoint, method, key, signed_at, expires_in)
+        let req = self.request(method, key, signed_at, expires_in);
+        self.signer.presign(&self.config.presign_endpoint, &req)
     }
 
-    fn presign_for(&self, target: &Target, method: &str, key: &str, signed_at: i64, expires_in: u64) -> Presigned {
-        self.signer.presign(
-            target,
-            &Request {
-                method,
-                bucket: &self.config.bucket,
-                key,
-                signed_at,
-                expires_in,
-            },
-        )
+    /// Only the URL of [`Storage::presign`]: the hot path.
+    pub fn presign_url(&self, method: &str, key: &str, signed_at: i64, expires_in: u64) -> String {
+        let req = self.request(method, key, signed_at, expires_in);
+        self.signer.presign_url(&self.config.presign_endpoint, &req)
+    }
+
+    fn request<'a>(&'a self, method: &'a str, key: &'a str, signed_at: i64, expires_in: u64) -> Request<'a> {
+        Request {
+            method,
+            bucket: &self.config.bucket,
+            key,
+            signed_at,
+            expires_in,
+        }
     }
 
     /// The signing algorithm's short name.
@@ -161,9 +166,8 @@ impl Storages {
     pub async fn read(&self, uri: &StorageUri, opts: &ReadOptions) -> Result<reqwest::Response, StorageError> {
         let (_, storage) = self.find(uri)?;
         let method = if opts.method_head { "HEAD" } else { "GET" };
-        let url = storage
-            .presign_for(&storage.config.endpoint, method, &uri.key, crate::now(), READ_URL_TTL)
-            .url;
+        let req = storage.request(method, &uri.key, crate::now(), READ_URL_TTL);
+        let url = storage.signer.presign_url(&storage.config.endpoint, &req);
         let mut req = self.http.request(
             if opts.method_head {
                 reqwest::Method::HEAD

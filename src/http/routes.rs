@@ -29,11 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/openapi.json").route(web::get().to(openapi)))
         .service(resource("/v1/resolve").route(web::post().to(resolve)))
         .service(resource("/v1/sign").route(web::post().to(sign)))
-        .service(
-            resource("/r/{token}")
-                .route(web::get().to(link))
-                .route(web::head().to(link)),
-        )
+        // A prefix scope, not a `/r/{token}` pattern: matching a ~200-character token against
+        // the router's pattern costs more than the rest of the redirect (docs/PERFORMANCE.md).
+        .service(web::scope("/r").default_service(web::to(link)))
         .service(resource("/webhook").route(web::post().to(hooks::webhook)))
         .service(resource("/setup").route(web::post().to(hooks::setup)))
         .service(resource("/predict").route(web::post().to(hooks::predict)))
@@ -92,15 +90,27 @@ pub async fn observe(
                 next.call(req).await?.map_into_left_body()
             };
             // The access log line: the path without its query, which may carry anything.
-            log::info!(
-                "{peer} {method} {path} {} {:.1}ms",
-                res.status().as_u16(),
+            // Successes at debug (a busy service answers thousands of redirects a second),
+            // client errors at info, server errors at warn.
+            let status = res.status().as_u16();
+            let level = match status {
+                500.. => log::Level::Warn,
+                400.. => log::Level::Info,
+                _ => log::Level::Debug,
+            };
+            log::log!(
+                level,
+                "{peer} {method} {path} {status} {:.1}ms",
                 started.elapsed().as_secs_f64() * 1000.0
             );
             Ok::<_, actix_web::Error>(res)
         })
         .await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = match res.request().match_pattern() {
+        Some(_) if res.request().path().starts_with("/r/") => "/r/{token}".to_owned(),
+        Some(p) => p,
+        None => "unmatched".to_owned(),
+    };
     state.resolver.metrics.request(&route, res.status().as_u16());
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(origin) {
@@ -383,17 +393,23 @@ async fn sign(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
 
 /// `GET /r/{token}`: a stable link. Presign mode answers 303 to the cached presigned URL; inline
 /// and proxy modes stream the bytes through.
-async fn link(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    token: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn link(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return method_not_allowed(req).await;
+    }
+    let Some(token) = req
+        .path()
+        .strip_prefix("/r/")
+        .filter(|t| !t.is_empty() && !t.contains('/'))
+    else {
+        return not_found(req).await;
+    };
     let links = state
         .resolver
         .links()
         .ok_or_else(|| ApiError::internal(&"no link secret"))?;
     let uri = links
-        .verify(&token)
+        .verify(token)
         .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "invalid_link", e.to_string()))?;
     let (_, storage) = state.resolver.storages.find(&uri)?;
     if storage.config.mode == Mode::Presign {

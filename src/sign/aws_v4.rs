@@ -1,6 +1,6 @@
 //! AWS Signature V4 (`AWS4-HMAC-SHA256`), query form, for S3-compatible stores.
 
-use super::{Credentials, Family, Presigned, Request, ScopedKey, Target, canonical_query, encode, iso8601_basic};
+use super::{Addressing, Canonical, Credentials, Family, Presigned, Request, ScopedKey, Target, push_encoded};
 
 const FAMILY: Family = Family {
     algorithm: "AWS4-HMAC-SHA256",
@@ -22,42 +22,86 @@ impl AwsV4 {
         }
     }
 
+    /// Presigns `req`, with the canonical request and string to sign.
     pub fn presign(&self, target: &Target, req: &Request<'_>) -> Presigned {
-        let datetime = iso8601_basic(req.signed_at);
-        let credential = format!(
-            "{}/{}",
-            self.key.credentials.access_key_id,
-            self.key.scope(&datetime[..8])
-        );
-        let host = target.host_for(req.bucket);
-        let path = target.path_for(req.bucket, req.key);
-        // URL order follows botocore; the canonical form sorts anyway.
-        let mut pairs = vec![
-            ("X-Amz-Algorithm".to_owned(), FAMILY.algorithm.to_owned()),
-            ("X-Amz-Credential".to_owned(), encode(&credential)),
-            ("X-Amz-Date".to_owned(), datetime.clone()),
-            ("X-Amz-Expires".to_owned(), req.expires_in.to_string()),
-            ("X-Amz-SignedHeaders".to_owned(), "host".to_owned()),
-        ];
-        if let Some(token) = self.key.credentials.token() {
-            pairs.push(("X-Amz-Security-Token".to_owned(), encode(token)));
-        }
-        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let query = query.join("&");
+        self.sign(target, req, true)
+    }
 
-        let canonical_request = format!(
-            "{}\n{path}\n{}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD",
+    /// Builds the URL and the canonical request in one pass (see `OssV4::sign`).
+    pub(crate) fn sign(&self, target: &Target, req: &Request<'_>, explain: bool) -> Presigned {
+        let day = self.key.day(req.signed_at);
+        let datetime = day.datetime(req.signed_at);
+        let expires = req.expires_in.to_string();
+        let token = self.key.token.as_deref();
+
+        let mut url = String::with_capacity(300 + req.key.len() * 3 + token.map_or(0, str::len));
+        url.push_str(&target.scheme);
+        url.push_str("://");
+        let host_at = url.len();
+        if target.addressing == Addressing::Virtual {
+            url.push_str(req.bucket);
+            url.push('.');
+        }
+        url.push_str(&target.host);
+        let path_at = url.len();
+        url.push('/');
+        if target.addressing == Addressing::Path {
+            url.push_str(req.bucket);
+            url.push('/');
+        }
+        push_encoded(&mut url, req.key, true);
+        let path_end = url.len();
+
+        // The canonical URI is the request path; the query is sorted by name; `host` is signed.
+        let mut c = Canonical::new(explain);
+        let (host, path) = (&url[host_at..path_at], &url[path_at..path_end]);
+        for piece in [
             req.method,
-            canonical_query(&mut pairs, false)
-        );
-        let (string_to_sign, signature) = self.key.sign(&datetime, &canonical_request);
+            "\n",
+            path,
+            "\nX-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=",
+            &day.credential,
+            "&X-Amz-Date=",
+            &datetime,
+            "&X-Amz-Expires=",
+            &expires,
+        ] {
+            c.push(piece);
+        }
+        if let Some(t) = token {
+            c.push("&X-Amz-Security-Token=");
+            c.push(t);
+        }
+        for piece in ["&X-Amz-SignedHeaders=host\nhost:", host, "\n\nhost\nUNSIGNED-PAYLOAD"] {
+            c.push(piece);
+        }
+        let signature = self.key.sign(&day, &datetime, c);
+
+        // URL order follows botocore.
+        for piece in [
+            "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=",
+            &day.credential,
+            "&X-Amz-Date=",
+            &datetime,
+            "&X-Amz-Expires=",
+            &expires,
+            "&X-Amz-SignedHeaders=host",
+        ] {
+            url.push_str(piece);
+        }
+        if let Some(t) = token {
+            url.push_str("&X-Amz-Security-Token=");
+            url.push_str(t);
+        }
+        url.push_str("&X-Amz-Signature=");
+        url.push_str(&signature.hex);
         Presigned {
-            url: format!("{}://{host}{path}?{query}&X-Amz-Signature={signature}", target.scheme),
+            url,
             method: req.method.to_owned(),
             expires_at: req.signed_at + req.expires_in as i64,
-            canonical_request,
-            string_to_sign,
-            signature,
+            canonical_request: signature.canonical_request,
+            string_to_sign: signature.string_to_sign,
+            signature: signature.hex,
         }
     }
 }

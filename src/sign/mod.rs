@@ -194,12 +194,21 @@ pub enum Signer {
 }
 
 impl Signer {
-    /// Presigns `req` for `target`.
+    /// Presigns `req` for `target`, with the canonical request and string to sign.
     pub fn presign(&self, target: &Target, req: &Request<'_>) -> Presigned {
+        self.sign(target, req, true)
+    }
+
+    /// Presigns `req` for `target`: only the URL is built (the hot path).
+    pub fn presign_url(&self, target: &Target, req: &Request<'_>) -> String {
+        self.sign(target, req, false).url
+    }
+
+    fn sign(&self, target: &Target, req: &Request<'_>, explain: bool) -> Presigned {
         match self {
-            Signer::OssV4(s) => s.presign(target, req),
+            Signer::OssV4(s) => s.sign(target, req, explain),
             Signer::OssV1(s) => s.presign(target, req),
-            Signer::AwsV4(s) => s.presign(target, req),
+            Signer::AwsV4(s) => s.sign(target, req, explain),
         }
     }
 
@@ -228,32 +237,6 @@ pub(crate) fn encode_path(s: &str) -> String {
     utf8_percent_encode(s, PATH).to_string()
 }
 
-/// `YYYYMMDDTHHMMSSZ` for Unix seconds.
-pub(crate) fn iso8601_basic(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .format("%Y%m%dT%H%M%SZ")
-        .to_string()
-}
-
-/// Joins `(name, value)` pairs, already encoded, into a canonical query: sorted, `name=value`,
-/// or just `name` when the value is empty (the rule OSS V4 uses).
-pub(crate) fn canonical_query(pairs: &mut [(String, String)], bare_empty: bool) -> String {
-    pairs.sort();
-    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        if !(bare_empty && v.is_empty()) {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
-    out
-}
-
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// HMAC-SHA256 of `data` under `key`.
@@ -263,12 +246,6 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     mac.update(data);
     mac.finalize().into_bytes().into()
-}
-
-/// Hex SHA-256 of `data`.
-pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 /// What distinguishes OSS V4 from AWS SigV4 in the parts they share.
@@ -282,81 +259,170 @@ pub(crate) struct Family {
     pub terminator: &'static str,
 }
 
-/// Credentials scoped to a region: derives the day's signing key (cached) and signs a canonical
-/// request, the steps OSS V4 and AWS SigV4 share.
-#[derive(Debug)]
+/// Everything about signing that changes once a UTC day: the date, the scope, the encoded
+/// credential, and the HMAC keyed with the day's signing key (four chained HMACs, done once).
+pub(crate) struct Day {
+    number: i64,
+    /// `YYYYMMDD`.
+    pub date: String,
+    /// `<date>/<region>/<service>/<terminator>`.
+    pub scope: String,
+    /// `<access key id>/<scope>`, percent-encoded for a query.
+    pub credential: String,
+    mac: HmacSha256,
+}
+
+impl Day {
+    /// `YYYYMMDDTHHMMSSZ` for a time on this day.
+    pub fn datetime(&self, unix: i64) -> String {
+        let secs = unix.rem_euclid(86_400);
+        let mut out = String::with_capacity(16);
+        out.push_str(&self.date);
+        out.push('T');
+        for v in [secs / 3600, secs / 60 % 60, secs % 60] {
+            out.push(char::from(b'0' + (v / 10) as u8));
+            out.push(char::from(b'0' + (v % 10) as u8));
+        }
+        out.push('Z');
+        out
+    }
+}
+
+/// The canonical request, fed to SHA-256 piece by piece; kept as text too when explaining.
+pub(crate) struct Canonical {
+    hash: sha2::Sha256,
+    text: Option<String>,
+}
+
+impl Canonical {
+    pub fn new(explain: bool) -> Self {
+        use sha2::Digest;
+        Canonical {
+            hash: sha2::Sha256::new(),
+            text: explain.then(String::new),
+        }
+    }
+
+    pub fn push(&mut self, piece: &str) {
+        use sha2::Digest;
+        self.hash.update(piece.as_bytes());
+        if let Some(t) = &mut self.text {
+            t.push_str(piece);
+        }
+    }
+}
+
+/// Credentials scoped to a region: the day's key (cached) and the final signature, the steps
+/// OSS V4 and AWS SigV4 share.
 pub(crate) struct ScopedKey {
     pub credentials: Credentials,
+    /// The STS token, percent-encoded once.
+    pub token: Option<String>,
     region: String,
     family: &'static Family,
-    day_key: DayKeyCache,
+    day: std::sync::RwLock<Option<std::sync::Arc<Day>>>,
+}
+
+impl std::fmt::Debug for ScopedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedKey")
+            .field("credentials", &self.credentials)
+            .field("region", &self.region)
+            .field("algorithm", &self.family.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What signing produced: the signature and, when explaining, the texts that were signed.
+pub(crate) struct Signature {
+    pub hex: String,
+    pub canonical_request: String,
+    pub string_to_sign: String,
 }
 
 impl ScopedKey {
     pub(crate) fn new(credentials: Credentials, region: String, family: &'static Family) -> Self {
         ScopedKey {
+            token: credentials.token().map(encode),
             credentials,
             region,
             family,
-            day_key: DayKeyCache::default(),
+            day: std::sync::RwLock::new(None),
         }
     }
 
-    /// `<day>/<region>/<service>/<terminator>`.
-    pub(crate) fn scope(&self, day: &str) -> String {
-        format!(
-            "{day}/{}/{}/{}",
-            self.region, self.family.service, self.family.terminator
-        )
-    }
-
-    /// The string to sign for `canonical_request` at `datetime` (`YYYYMMDDTHHMMSSZ`), and its
-    /// hex signature.
-    pub(crate) fn sign(&self, datetime: &str, canonical_request: &str) -> (String, String) {
-        let day = &datetime[..8];
-        let string_to_sign = format!(
-            "{}\n{datetime}\n{}\n{}",
-            self.family.algorithm,
-            self.scope(day),
-            sha256_hex(canonical_request.as_bytes())
-        );
-        let key = self.day_key.get(day, || {
-            use secrecy::ExposeSecret;
-            let secret = format!(
-                "{}{}",
-                self.family.secret_prefix,
-                self.credentials.secret.expose_secret()
-            );
-            let k = hmac_sha256(secret.as_bytes(), day.as_bytes());
-            let k = hmac_sha256(&k, self.region.as_bytes());
-            let k = hmac_sha256(&k, self.family.service.as_bytes());
-            hmac_sha256(&k, self.family.terminator.as_bytes())
-        });
-        let signature = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
-        (string_to_sign, signature)
-    }
-}
-
-/// A derived signing key valid for one UTC day, cached so each URL costs one SHA-256 and one
-/// HMAC instead of five HMACs.
-#[derive(Debug, Default)]
-struct DayKeyCache {
-    slot: std::sync::RwLock<Option<(String, [u8; 32])>>,
-}
-
-impl DayKeyCache {
-    fn get(&self, day: &str, derive: impl FnOnce() -> [u8; 32]) -> [u8; 32] {
-        if let Ok(slot) = self.slot.read()
-            && let Some((d, key)) = slot.as_ref()
-            && d == day
+    /// The signing day of `unix`, derived once per day and shared.
+    pub(crate) fn day(&self, unix: i64) -> std::sync::Arc<Day> {
+        let number = unix.div_euclid(86_400);
+        if let Ok(slot) = self.day.read()
+            && let Some(day) = slot.as_ref()
+            && day.number == number
         {
-            return *key;
+            return day.clone();
         }
-        let key = derive();
-        if let Ok(mut slot) = self.slot.write() {
-            *slot = Some((day.to_owned(), key));
+        let day = std::sync::Arc::new(self.derive(number));
+        if let Ok(mut slot) = self.day.write() {
+            *slot = Some(day.clone());
         }
-        key
+        day
+    }
+
+    fn derive(&self, number: i64) -> Day {
+        use hmac::Mac;
+        use secrecy::ExposeSecret;
+        let date = chrono::DateTime::from_timestamp(number * 86_400, 0)
+            .unwrap_or_default()
+            .format("%Y%m%d")
+            .to_string();
+        let scope = format!(
+            "{date}/{}/{}/{}",
+            self.region, self.family.service, self.family.terminator
+        );
+        let secret = format!(
+            "{}{}",
+            self.family.secret_prefix,
+            self.credentials.secret.expose_secret()
+        );
+        let k = hmac_sha256(secret.as_bytes(), date.as_bytes());
+        let k = hmac_sha256(&k, self.region.as_bytes());
+        let k = hmac_sha256(&k, self.family.service.as_bytes());
+        let k = hmac_sha256(&k, self.family.terminator.as_bytes());
+        Day {
+            number,
+            credential: encode(&format!("{}/{scope}", self.credentials.access_key_id)),
+            date,
+            scope,
+            // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+            mac: <HmacSha256 as Mac>::new_from_slice(&k).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    /// Signs a finished canonical request made on `day` at `datetime`.
+    pub(crate) fn sign(&self, day: &Day, datetime: &str, canonical: Canonical) -> Signature {
+        use hmac::Mac;
+        use sha2::Digest;
+        let mut hash_hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(canonical.hash.finalize(), &mut hash_hex);
+        let hash_hex = std::str::from_utf8(&hash_hex).unwrap_or_default();
+        let pieces = [self.family.algorithm, "\n", datetime, "\n", &day.scope, "\n", hash_hex];
+        let mut mac = day.mac.clone();
+        for p in pieces {
+            mac.update(p.as_bytes());
+        }
+        let explain = canonical.text.is_some();
+        Signature {
+            hex: hex::encode(mac.finalize().into_bytes()),
+            string_to_sign: if explain { pieces.concat() } else { String::new() },
+            canonical_request: canonical.text.unwrap_or_default(),
+        }
+    }
+}
+
+/// Appends `s` percent-encoded with `set`, without an intermediate string.
+pub(crate) fn push_encoded(out: &mut String, s: &str, path: bool) {
+    for chunk in utf8_percent_encode(s, if path { PATH } else { UNRESERVED }) {
+        out.push_str(chunk);
     }
 }
 
@@ -456,6 +522,29 @@ mod sdk_vectors {
             sig(&path, Some("sts/token+=")),
             "1b9a60bae4de8ba3205519ed072d8fc9a26303baf9b865caa2d56f914f891047"
         );
+    }
+
+    #[test]
+    fn the_hot_path_builds_the_same_url() {
+        let targets = [
+            Target::parse("https://oss-cn-hangzhou.aliyuncs.com", Addressing::Virtual).unwrap(),
+            Target::parse("http://127.0.0.1:9000", Addressing::Path).unwrap(),
+            Target::parse("https://img.example.com", Addressing::Cname).unwrap(),
+        ];
+        for token in [None, Some("sts/token+=")] {
+            let signers = [
+                Signer::OssV4(OssV4::new(creds(token), "cn-hangzhou")),
+                Signer::OssV1(OssV1::new(creds(token))),
+                Signer::AwsV4(AwsV4::new(creds(token), "us-west-1")),
+            ];
+            for (signer, target) in signers.iter().flat_map(|s| targets.iter().map(move |t| (s, t))) {
+                for at in [0, 1_795_773_600, 1_795_859_999, 1_795_860_000] {
+                    let full = signer.presign(target, &req(at));
+                    assert_eq!(signer.presign_url(target, &req(at)), full.url);
+                    assert!(full.url.ends_with(&full.signature) || full.url.contains("Signature="));
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! OSS Signature V4 (`OSS4-HMAC-SHA256`), query form.
 
-use super::{
-    Credentials, Family, Presigned, Request, ScopedKey, Target, canonical_query, encode, encode_path, iso8601_basic,
-};
+use super::{Addressing, Canonical, Credentials, Family, Presigned, Request, ScopedKey, Target, push_encoded};
 
 const FAMILY: Family = Family {
     algorithm: "OSS4-HMAC-SHA256",
@@ -24,45 +22,83 @@ impl OssV4 {
         }
     }
 
+    /// Presigns `req`, with the canonical request and string to sign.
     pub fn presign(&self, target: &Target, req: &Request<'_>) -> Presigned {
-        let datetime = iso8601_basic(req.signed_at);
-        let credential = format!(
-            "{}/{}",
-            self.key.credentials.access_key_id,
-            self.key.scope(&datetime[..8])
-        );
-        // URL order follows the official SDK; the canonical form sorts anyway.
-        let mut pairs = vec![
-            ("x-oss-signature-version".to_owned(), FAMILY.algorithm.to_owned()),
-            ("x-oss-date".to_owned(), datetime.clone()),
-            ("x-oss-expires".to_owned(), req.expires_in.to_string()),
-            ("x-oss-credential".to_owned(), encode(&credential)),
-        ];
-        if let Some(token) = self.key.credentials.token() {
-            pairs.push(("x-oss-security-token".to_owned(), encode(token)));
-        }
-        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let query = query.join("&");
+        self.sign(target, req, true)
+    }
 
-        // The canonical URI always names the bucket, whatever the addressing style.
-        let canonical_request = format!(
-            "{}\n/{}/{}\n{}\n\n\nUNSIGNED-PAYLOAD",
+    /// Builds the URL and the canonical request in one pass; the canonical request is only
+    /// hashed, and kept as text when `explain` is set.
+    pub(crate) fn sign(&self, target: &Target, req: &Request<'_>, explain: bool) -> Presigned {
+        let day = self.key.day(req.signed_at);
+        let datetime = day.datetime(req.signed_at);
+        let expires = req.expires_in.to_string();
+        let token = self.key.token.as_deref();
+
+        let mut url = String::with_capacity(300 + req.key.len() * 3 + token.map_or(0, str::len));
+        url.push_str(&target.scheme);
+        url.push_str("://");
+        if target.addressing == Addressing::Virtual {
+            url.push_str(req.bucket);
+            url.push('.');
+        }
+        url.push_str(&target.host);
+        url.push('/');
+        if target.addressing == Addressing::Path {
+            url.push_str(req.bucket);
+            url.push('/');
+        }
+        let key_at = url.len();
+        push_encoded(&mut url, req.key, true);
+        let key_end = url.len();
+
+        // The canonical URI always names the bucket, whatever the addressing style; the
+        // canonical query is the URL's parameters sorted by name.
+        let mut c = Canonical::new(explain);
+        for piece in [
             req.method,
+            "\n/",
             req.bucket,
-            encode_path(req.key),
-            canonical_query(&mut pairs, true)
-        );
-        let (string_to_sign, signature) = self.key.sign(&datetime, &canonical_request);
+            "/",
+            &url[key_at..key_end],
+            "\nx-oss-credential=",
+        ] {
+            c.push(piece);
+        }
+        for piece in [&day.credential, "&x-oss-date=", &datetime, "&x-oss-expires=", &expires] {
+            c.push(piece);
+        }
+        if let Some(t) = token {
+            c.push("&x-oss-security-token=");
+            c.push(t);
+        }
+        c.push("&x-oss-signature-version=OSS4-HMAC-SHA256\n\n\nUNSIGNED-PAYLOAD");
+        let signature = self.key.sign(&day, &datetime, c);
+
+        // URL order follows the official SDK.
+        for piece in [
+            "?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-date=",
+            &datetime,
+            "&x-oss-expires=",
+            &expires,
+            "&x-oss-credential=",
+            &day.credential,
+        ] {
+            url.push_str(piece);
+        }
+        if let Some(t) = token {
+            url.push_str("&x-oss-security-token=");
+            url.push_str(t);
+        }
+        url.push_str("&x-oss-signature=");
+        url.push_str(&signature.hex);
         Presigned {
-            url: format!(
-                "{}?{query}&x-oss-signature={signature}",
-                target.object_url(req.bucket, req.key)
-            ),
+            url,
             method: req.method.to_owned(),
             expires_at: req.signed_at + req.expires_in as i64,
-            canonical_request,
-            string_to_sign,
-            signature,
+            canonical_request: signature.canonical_request,
+            string_to_sign: signature.string_to_sign,
+            signature: signature.hex,
         }
     }
 }
