@@ -29,7 +29,9 @@ async fn main() -> std::io::Result<()> {
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     eprintln!("ceiling: 303 on http://{addr}/r/{{token}}, {workers} workers");
-    HttpServer::new(|| App::new().route("/r/{token}", web::get().to(redirect)))
+    // Routed the way ls-presign routes its links (a `/r` prefix scope), so the comparison
+    // measures what ls-presign adds, not a difference in routing.
+    HttpServer::new(|| App::new().service(web::scope("/r").default_service(web::to(redirect))))
         .workers(workers)
         .bind(&addr)?
         .run()
