@@ -8,6 +8,8 @@
 //! Not a criterion bench: it prints one line per measurement (`key=value ...`) for
 //! scripts/bench/memory.sh and docs/PERFORMANCE.md.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
 use std::time::{Duration, Instant};
 
 use ls_presign::cache::UrlCache;

@@ -5,6 +5,8 @@
 //! ```
 //! See docs/PERFORMANCE.md for the numbers and how they compare to the Python SDKs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -8,6 +8,8 @@
 //! a current-thread runtime (one core). Throughput is in bytes of task JSON; the reference count
 //! is printed at start, so references/s = references / time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -8,6 +8,8 @@
 //! Cache-Control header, so the bytes on the wire match; everything else (token check, cache
 //! lookup, CORS and metrics middleware, access log) is what ls-presign adds on top.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
 

@@ -11,6 +11,8 @@
 //! stable-link token of every image (minted with the secret the services will use), then
 //! serves until stdin closes or Ctrl-C.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
 use std::net::TcpListener;
 use std::time::Duration;
 

@@ -8,6 +8,8 @@
 //! Prints the tasks with every `oss://`/`s3://` reference replaced by a presigned URL, and the
 //! tallies from the response headers on stderr.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]

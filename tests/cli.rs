@@ -1,5 +1,7 @@
 //! Black-box tests of the built binary: `sign`, `rewrite`, bad configuration, and `demo`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
