@@ -3,7 +3,7 @@
 # versus proxy mode, with the OSS emulator answering every request after 30 ms.
 #
 #   bash scripts/bench/page.sh                 # 5 runs per mode, alternating
-#   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 bash scripts/bench/page.sh
+#   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 WORKERS=2 bash scripts/bench/page.sh
 #
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
@@ -15,6 +15,7 @@ RUNS=${RUNS:-5}
 IMAGES=${IMAGES:-200}
 LATENCY_MS=${LATENCY_MS:-30}
 IMAGE_SIDE=${IMAGE_SIDE:-256}
+WORKERS=${WORKERS:-$(nproc)}   # HTTP workers of each service
 PRESIGN_PORT=${PRESIGN_PORT:-19290}
 PROXY_PORT=${PROXY_PORT:-19291}
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
@@ -41,7 +42,7 @@ serve() { # MODE PORT
       LS_PRESIGN_SECRET="$SECRET" LS_PRESIGN_PUBLIC_URL="http://127.0.0.1:$2" \
       OSS_BUCKET="$(val bucket)" OSS_REGION="$(val region)" OSS_ENDPOINT="$(val endpoint)" \
       OSS_ADDRESSING_STYLE=path OSS_ACCESS_KEY_ID="$(val access_key_id)" \
-      OSS_ACCESS_KEY_SECRET="$(val access_key_secret)" \
+      OSS_ACCESS_KEY_SECRET="$(val access_key_secret)" LS_PRESIGN_WORKERS="$WORKERS" \
       "$BIN/ls-presign" serve >"$OUT/$1.log" 2>&1 &
   PIDS+=($!)
   eval "${1}_PID=$!"
