@@ -25,6 +25,16 @@ pub enum Scope {
     Admin,
 }
 
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Scope::Resolve => "resolve",
+            Scope::Webhook => "webhook",
+            Scope::Admin => "admin",
+        })
+    }
+}
+
 impl std::str::FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -55,7 +65,7 @@ pub enum AuthError {
     Missing,
     #[error("the token is not valid: {0}")]
     Invalid(String),
-    #[error("the token's scope {have:?} does not allow {need:?}")]
+    #[error("the token's scope {have} does not allow {need}: mint one with `ls-presign token --scope {need}`")]
     Scope { have: Scope, need: Scope },
     #[error("wrong Basic auth user or password")]
     Basic,

@@ -163,6 +163,17 @@ impl LabelStudio {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Value, LsError> {
+        self.send_attempts(method, path, body, what, ATTEMPTS).await
+    }
+
+    async fn send_attempts(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+        attempts: u32,
+    ) -> Result<Value, LsError> {
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
@@ -174,7 +185,7 @@ impl LabelStudio {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let retry = |attempt: u32| attempt < ATTEMPTS;
+            let retry = |attempt: u32| attempt < attempts;
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) if (e.is_timeout() || e.is_connect() || e.is_request()) && retry(attempt) => {

@@ -185,7 +185,8 @@ async fn request_ids_and_readiness() {
     let resp = app.get("/ready").await;
     assert_eq!(resp.status(), 503);
     let body: Value = resp.json().await.unwrap();
-    assert_ne!(body["checks"]["label_studio"], "ok", "{body}");
+    let check = body["checks"]["label_studio"].as_str().unwrap();
+    assert!(check.contains("could not be reached"), "{body}");
     app.stop().await;
 }
 
