@@ -95,14 +95,11 @@ impl LabelStudio {
 
     /// Whether Label Studio answers its health check and accepts the credentials.
     pub async fn ping(&self) -> Result<(), LsError> {
-        self.send(
-            reqwest::Method::GET,
-            "/api/projects/?page_size=1",
-            None,
-            "GET /api/projects/",
-        )
-        .await
-        .map(|_| ())
+        // One attempt: readiness wants the answer now, not after backoff.
+        let path = "/api/projects/?page_size=1";
+        self.send_attempts(reqwest::Method::GET, path, None, "GET /api/projects/", 1)
+            .await
+            .map(|_| ())
     }
 
     pub async fn get_task(&self, id: u64) -> Result<Value, LsError> {
