@@ -1,6 +1,6 @@
 //! AWS Signature V4 (`AWS4-HMAC-SHA256`), query form, for S3-compatible stores.
 
-use super::{Addressing, Canonical, Credentials, Family, Presigned, Request, ScopedKey, Target, push_encoded};
+use super::{Canonical, Family, Presigned, Request, Target, UrlStart};
 
 const FAMILY: Family = Family {
     algorithm: "AWS4-HMAC-SHA256",
@@ -9,24 +9,13 @@ const FAMILY: Family = Family {
     terminator: "aws4_request",
 };
 
-/// Signs S3 SigV4 presigned URLs for one region with one set of credentials.
-#[derive(Debug)]
-pub struct AwsV4 {
-    key: ScopedKey,
-}
+v4_signer!(
+    /// Signs S3 SigV4 presigned URLs for one region with one set of credentials.
+    AwsV4,
+    FAMILY
+);
 
 impl AwsV4 {
-    pub fn new(credentials: Credentials, region: impl Into<String>) -> Self {
-        AwsV4 {
-            key: ScopedKey::new(credentials, region.into(), &FAMILY),
-        }
-    }
-
-    /// Presigns `req`, with the canonical request and string to sign.
-    pub fn presign(&self, target: &Target, req: &Request<'_>) -> Presigned {
-        self.sign(target, req, true)
-    }
-
     /// Builds the URL and the canonical request in one pass (see `OssV4::sign`).
     pub(crate) fn sign(&self, target: &Target, req: &Request<'_>, explain: bool) -> Presigned {
         let day = self.key.day(req.signed_at);
@@ -34,27 +23,13 @@ impl AwsV4 {
         let expires = req.expires_in.to_string();
         let token = self.key.token.as_deref();
 
-        let mut url = String::with_capacity(300 + req.key.len() * 3 + token.map_or(0, str::len));
-        url.push_str(&target.scheme);
-        url.push_str("://");
-        let host_at = url.len();
-        if target.addressing == Addressing::Virtual {
-            url.push_str(req.bucket);
-            url.push('.');
-        }
-        url.push_str(&target.host);
-        let path_at = url.len();
-        url.push('/');
-        if target.addressing == Addressing::Path {
-            url.push_str(req.bucket);
-            url.push('/');
-        }
-        push_encoded(&mut url, req.key, true);
-        let path_end = url.len();
+        let UrlStart {
+            mut url, host, path, ..
+        } = UrlStart::new(target, req.bucket, req.key, 300 + token.map_or(0, str::len));
 
         // The canonical URI is the request path; the query is sorted by name; `host` is signed.
         let mut c = Canonical::new(explain);
-        let (host, path) = (&url[host_at..path_at], &url[path_at..path_end]);
+        let (host, path) = (&url[host], &url[path]);
         for piece in [
             req.method,
             "\n",
@@ -95,13 +70,6 @@ impl AwsV4 {
         }
         url.push_str("&X-Amz-Signature=");
         url.push_str(&signature.hex);
-        Presigned {
-            url,
-            method: req.method.to_owned(),
-            expires_at: req.signed_at + req.expires_in as i64,
-            canonical_request: signature.canonical_request,
-            string_to_sign: signature.string_to_sign,
-            signature: signature.hex,
-        }
+        Presigned::new(url, req, signature)
     }
 }
