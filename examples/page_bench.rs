@@ -17,14 +17,12 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use ls_presign::keys::KeyRing;
 use ls_presign::link::LinkSigner;
 use ls_presign::uri::{Scheme, StorageUri};
 use secrecy::SecretString;
 
-const BUCKET: &str = "bench";
-const REGION: &str = "cn-hangzhou";
+use ls_presign::demo::{BUCKET, REGION};
 
 /// A `side`×`side` 24-bit BMP whose pixels depend on `seed`, so every image differs.
 fn bmp(side: u32, seed: u32) -> Vec<u8> {
@@ -73,24 +71,7 @@ async fn main() -> std::io::Result<()> {
         eprintln!("page_bench: --secret (at least 32 characters, the services' LS_PRESIGN_SECRET) is required");
         std::process::exit(2);
     }
-    let credential = Credential {
-        access_key_id: "LTAIpagebench0000001".into(),
-        access_key_secret: "page-bench-secret-0123456789abcdef".into(),
-        security_token: None,
-    };
-    let emulator = Emulator::start(
-        EmulatorConfig {
-            buckets: vec![BucketConfig {
-                name: BUCKET.into(),
-                region: REGION.into(),
-                allow_v1: false,
-                cors: CorsRule::AllowAll,
-            }],
-            credentials: vec![credential.clone()],
-            latency,
-        },
-        TcpListener::bind("127.0.0.1:0")?,
-    )?;
+    let (emulator, credential) = ls_presign::demo::start_empty_emulator(TcpListener::bind("127.0.0.1:0")?, latency)?;
     let links = LinkSigner::new(KeyRing::hmac(&SecretString::from(secret), &[]));
     let mut tokens = Vec::new();
     let mut bytes = 0;

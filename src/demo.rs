@@ -52,6 +52,19 @@ fn random(n: usize) -> String {
 
 /// Starts the emulator seeded with the sample images; returns it with the credentials it accepts.
 pub fn start_emulator(listener: TcpListener) -> std::io::Result<(Emulator, Credential)> {
+    let (emulator, credential) = start_empty_emulator(listener, std::time::Duration::ZERO)?;
+    for (key, bytes, content_type) in IMAGES {
+        emulator.put_object(BUCKET, key, Bytes::from_static(bytes), content_type);
+    }
+    Ok((emulator, credential))
+}
+
+/// The demo bucket (V4 only, CORS `*`) on an emulator answering after `latency`, empty, with
+/// fresh random credentials.
+pub fn start_empty_emulator(
+    listener: TcpListener,
+    latency: std::time::Duration,
+) -> std::io::Result<(Emulator, Credential)> {
     let credential = Credential {
         access_key_id: format!("LTAIdemo{}", random(12)),
         access_key_secret: random(30),
@@ -68,13 +81,10 @@ pub fn start_emulator(listener: TcpListener) -> std::io::Result<(Emulator, Crede
                 cors: CorsRule::AllowAll,
             }],
             credentials: vec![credential.clone()],
-            latency: std::time::Duration::ZERO,
+            latency,
         },
         listener,
     )?;
-    for (key, bytes, content_type) in IMAGES {
-        emulator.put_object(BUCKET, key, Bytes::from_static(bytes), content_type);
-    }
     Ok((emulator, credential))
 }
 
