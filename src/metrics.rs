@@ -13,7 +13,8 @@ const SIGN_BUCKETS_US: [u64; 8] = [1, 2, 5, 10, 25, 50, 100, 1000];
 /// Process-wide metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: DashMap<(String, u16), AtomicU64>,
+    /// Route pattern → status → count; looked up by `&str`, so counting allocates nothing.
+    requests: DashMap<String, DashMap<u16, AtomicU64>>,
     sign_buckets: [AtomicU64; SIGN_BUCKETS_US.len()],
     sign_count: AtomicU64,
     sign_sum_ns: AtomicU64,
@@ -42,12 +43,14 @@ const FAMILIES: [(&str, &str, &str, &[&str]); 3] = [
 impl Metrics {
     /// Counts one HTTP request by route pattern and status.
     pub fn request(&self, route: &str, status: u16) {
-        if let Some(c) = self.requests.get(&(route.to_owned(), status)) {
-            c.fetch_add(1, Ordering::Relaxed);
+        if let Some(by_status) = self.requests.get(route) {
+            by_status.entry(status).or_default().fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.requests
-            .entry((route.to_owned(), status))
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status)
             .or_default()
             .fetch_add(1, Ordering::Relaxed);
     }
@@ -97,7 +100,13 @@ impl Metrics {
         let mut rows: Vec<_> = self
             .requests
             .iter()
-            .map(|e| (e.key().clone(), e.value().load(Ordering::Relaxed)))
+            .flat_map(|route| {
+                route
+                    .value()
+                    .iter()
+                    .map(|s| ((route.key().clone(), *s.key()), s.value().load(Ordering::Relaxed)))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         rows.sort();
         for ((route, status), n) in rows {

@@ -106,10 +106,11 @@ pub async fn observe(
             Ok::<_, actix_web::Error>(res)
         })
         .await?;
-    let route = match res.request().match_pattern() {
-        Some(_) if res.request().path().starts_with("/r/") => "/r/{token}".to_owned(),
-        Some(p) => p,
-        None => "unmatched".to_owned(),
+    // Links are counted under one name without asking the router (a scope has no pattern).
+    let route: std::borrow::Cow<'static, str> = if res.request().path().starts_with("/r/") {
+        "/r/{token}".into()
+    } else {
+        res.request().match_pattern().map_or("unmatched".into(), Into::into)
     };
     state.resolver.metrics.request(&route, res.status().as_u16());
     let headers = res.headers_mut();

@@ -198,3 +198,39 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         handle,
     }
 }
+
+/// An emulator with one V4-only bucket (CORS `*`) that accepts `credential`.
+pub fn single_bucket_emulator(bucket_name: &str, credential: Credential) -> Emulator {
+    Emulator::start(
+        EmulatorConfig {
+            buckets: vec![bucket(bucket_name, "cn-hangzhou", false)],
+            credentials: vec![credential],
+            latency: std::time::Duration::ZERO,
+        },
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .unwrap()
+}
+
+/// Waits until a service started as a separate process answers `/health` (or panics).
+pub async fn wait_until_up(base: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/health")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not start");
+}
+
+/// A token minted through the CLI, as an operator would.
+pub fn cli_token(secret: &str, scope: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))
+        .args(["token", "--scope", scope, "--ttl", "1h"])
+        .env_clear()
+        .env("LS_PRESIGN_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

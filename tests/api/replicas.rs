@@ -6,30 +6,20 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+use ls_presign::emulator::Credential;
 use ls_presign::http::Application;
 use serde_json::Value;
 
 #[tokio::test]
 async fn two_replicas_agree_without_sharing_anything() {
-    let emulator = Emulator::start(
-        EmulatorConfig {
-            buckets: vec![BucketConfig {
-                name: "media".into(),
-                region: "cn-hangzhou".into(),
-                allow_v1: false,
-                cors: CorsRule::AllowAll,
-            }],
-            credentials: vec![Credential {
-                access_key_id: "AK".into(),
-                access_key_secret: "SK".into(),
-                security_token: None,
-            }],
-            latency: std::time::Duration::ZERO,
+    let emulator = crate::helpers::single_bucket_emulator(
+        "media",
+        Credential {
+            access_key_id: "AK".into(),
+            access_key_secret: "SK".into(),
+            security_token: None,
         },
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .unwrap();
+    );
     emulator.put_object("media", "photo 1.jpg", "JPEG".into(), "image/jpeg");
     let endpoint = emulator.endpoint();
     let vars: HashMap<String, String> = [

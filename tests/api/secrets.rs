@@ -4,12 +4,12 @@
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+use ls_presign::emulator::Credential;
 use serde_json::{Value, json};
 
 use crate::fake_ls::{FakeLs, pat};
+use crate::helpers::cli_token;
 
 const SK: &str = "sk-SECRET-value-9d8f7a6b5c";
 const STS: &str = "sts-TOKEN-value+with/odd=chars";
@@ -17,24 +17,14 @@ const LINK_SECRET: &str = "link-SECRET-value-1a2b3c4d5e6f";
 
 #[tokio::test]
 async fn no_secret_reaches_logs_errors_or_metrics() {
-    let emulator = Emulator::start(
-        EmulatorConfig {
-            buckets: vec![BucketConfig {
-                name: "media".into(),
-                region: "cn-hangzhou".into(),
-                allow_v1: false,
-                cors: CorsRule::AllowAll,
-            }],
-            credentials: vec![Credential {
-                access_key_id: "STS.AKID".into(),
-                access_key_secret: SK.into(),
-                security_token: Some(STS.into()),
-            }],
-            latency: Duration::ZERO,
+    let emulator = crate::helpers::single_bucket_emulator(
+        "media",
+        Credential {
+            access_key_id: "STS.AKID".into(),
+            access_key_secret: SK.into(),
+            security_token: Some(STS.into()),
         },
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .unwrap();
+    );
     emulator.put_object("media", "a.png", "PNG".into(), "image/png");
     let ls = FakeLs::start();
     ls.add_task(json!({"id": 1, "project": 1, "data": {"image": "oss://media/a.png"}, "meta": {}}));
@@ -73,27 +63,13 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the service did not start");
-    // Mint tokens through the CLI, as an operator would.
-    let token = |scope: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ls-presign"))
-            .args(["token", "--scope", scope, "--ttl", "1h"])
-            .env_clear()
-            .env("LS_PRESIGN_SECRET", LINK_SECRET)
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let (admin, hook) = (token("admin"), token("webhook"));
+    crate::helpers::wait_until_up(&base).await;
+    let (admin, hook) = (cli_token(LINK_SECRET, "admin"), cli_token(LINK_SECRET, "webhook"));
     let mut bodies = Vec::new();
+    let get_text = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
     let post = |path: &str, body: &str, auth: &str| {
         client
             .post(format!("{base}{path}"))
@@ -137,16 +113,7 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
     let link = links[0].as_str().unwrap();
     let redirect = client.get(link).send().await.unwrap();
     assert_eq!(redirect.status(), 303);
-    bodies.push(
-        client
-            .get(format!("{base}/r/forged.token.here"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    bodies.push(get_text(format!("{base}/r/forged.token.here")).await);
     let webhook =
         json!({"action": "TASKS_CREATED", "tasks": [{"id": 1, "data": {"image": "oss://media/a.png"}, "meta": {}}]});
     let resp = post("/webhook", &webhook.to_string(), &format!("Bearer {hook}"))
@@ -154,16 +121,7 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     ls.wait_for_patches(1, 10).await;
-    bodies.push(
-        client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    bodies.push(get_text(format!("{base}/metrics")).await);
 
     child.kill().unwrap();
     let _ = child.wait();

@@ -44,25 +44,11 @@ async fn sigterm_drains_the_write_back_queue_then_exits_0() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let token = String::from_utf8(
-        Command::new(env!("CARGO_BIN_EXE_ls-presign"))
-            .args(["token", "--scope", "webhook", "--ttl", "1h"])
-            .env_clear()
-            .env("LS_PRESIGN_SECRET", secret)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    crate::helpers::wait_until_up(&base).await;
+    let token = crate::helpers::cli_token(secret, "webhook");
     let resp = client
         .post(format!("{base}/webhook"))
-        .bearer_auth(token.trim())
+        .bearer_auth(&token)
         .json(&json!({"action": "TASKS_CREATED", "tasks": tasks}))
         .send()
         .await

@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import threading
+import traceback
 from pathlib import Path
 
 import requests
@@ -25,6 +26,8 @@ ASSET_OF_KEY = {
 UNICODE_KEY = "images/鸟 bird (1).png"
 
 results = {"passed": 0, "failed": 0}
+# Every demo started, so `run` stops them whatever happens.
+started = []
 
 
 def check(name, ok, detail=""):
@@ -43,6 +46,22 @@ def summary():
     else:
         print(f"e2e: {p} passed, {f} failed", flush=True)
     return 1 if f else 0
+
+
+def run_checks(checks):
+    """Runs a test script's `checks(ls)`: an exception counts as one failure, every demo started
+    is stopped, and the counts are reported. Returns the exit code."""
+    from ls import LabelStudio
+
+    try:
+        checks(LabelStudio.from_env())
+    except Exception:
+        traceback.print_exc()
+        check("no unexpected exception", False)
+    finally:
+        for demo in started:
+            demo.stop()
+    return summary()
 
 
 def asset_bytes(key):
@@ -75,6 +94,7 @@ class Demo:
         log = open(ARTIFACTS / log_name, "w")
         self.proc = subprocess.Popen([BIN, "demo"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
         remember_pid(self.proc.pid)
+        started.append(self)
         timer = threading.Timer(30, self.proc.kill)  # a demo that never gets ready must not hang us
         timer.start()
         out = []

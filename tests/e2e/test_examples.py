@@ -24,12 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import BIN, ROOT, Demo, asset_bytes, check, summary  # noqa: E402
-from ls import LabelStudio  # noqa: E402
+from harness import BIN, ROOT, Demo, asset_bytes, check, run_checks  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 PY = sys.executable  # the harness's venv python (tests/e2e/run runs this file with it)
@@ -274,30 +272,20 @@ def check_deploy_files():
                                                             for v in secret.values()), json.dumps(secret))
 
 
-def main():
-    ls = LabelStudio.from_env()
-    demo = None
-    try:
-        check_deploy_files()
-        pinned_requests()
-        demo = Demo(env={"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": os.environ["E2E_LS_TOKEN"],
-                         "LS_PRESIGN_SECRET": SECRET}, log_name="ls-presign-demo-examples.log")
-        project = ls.create_project("ls-presign e2e: examples")["id"]
-        check_register(ls, project, f"{demo.base}/webhook", mint("webhook"))
-        imported = ls.import_tasks(project, [{"data": d} for d in TASKS])
-        check(f"project {project}: LS imports {len(TASKS)} tasks with oss://demo/ references",
-              imported.get("task_count") == len(TASKS), json.dumps(imported)[:200])
-        tasks = wait_written_back(ls, project, demo.base, len(TASKS))
-        check_annotate(demo, project, tasks)
-        check_rust_example(demo)
-    except Exception:
-        traceback.print_exc()
-        check("no unexpected exception", False)
-    finally:
-        if demo:
-            demo.stop()
-    return summary()
+def checks(ls):
+    check_deploy_files()
+    pinned_requests()
+    demo = Demo(env={"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": os.environ["E2E_LS_TOKEN"],
+                     "LS_PRESIGN_SECRET": SECRET}, log_name="ls-presign-demo-examples.log")
+    project = ls.create_project("ls-presign e2e: examples")["id"]
+    check_register(ls, project, f"{demo.base}/webhook", mint("webhook"))
+    imported = ls.import_tasks(project, [{"data": d} for d in TASKS])
+    check(f"project {project}: LS imports {len(TASKS)} tasks with oss://demo/ references",
+          imported.get("task_count") == len(TASKS), json.dumps(imported)[:200])
+    tasks = wait_written_back(ls, project, demo.base, len(TASKS))
+    check_annotate(demo, project, tasks)
+    check_rust_example(demo)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_checks(checks))

@@ -18,14 +18,12 @@ import secrets
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import BIN, Demo, asset_bytes, check, check_painted, follow_link, free_port, summary  # noqa: E402
-from ls import LabelStudio  # noqa: E402
+from harness import BIN, Demo, asset_bytes, check, check_painted, follow_link, free_port, run_checks  # noqa: E402
 
 BIRD = "oss://demo/images/鸟 bird (1).png"
 # Imported while nobody listens: nothing rewrites them until `sync`.
@@ -124,89 +122,79 @@ def predict_count(base):
     return int(m.group(1)) if m else 0
 
 
-def main():
-    ls = LabelStudio.from_env()
-    demo = None
-    try:
-        # -- 1. missed webhook: B is imported while ls-presign is down -------------------------
-        b = ls.create_project("ls-presign e2e: missed webhook, then sync")["id"]
-        port = free_port()  # closed again: nobody listens there
-        ls.create_webhook(b, f"http://127.0.0.1:{port}/webhook", actions=["TASKS_CREATED"],
-                          headers={"Authorization": "Bearer not-checked"})
-        imported = ls.import_tasks(b, [{"data": d} for d in B_TASKS])
-        check(f"project {b}: LS imports {len(B_TASKS)} tasks although its webhook is unreachable",
-              imported.get("task_count") == len(B_TASKS), json.dumps(imported)[:200])
-        datas = [t["data"] for t in ls.list_tasks(b)]
-        check(f"project {b}: LS holds the raw oss:// references", datas == B_TASKS, json.dumps(datas)[:300])
+def checks(ls):
+    # -- 1. missed webhook: B is imported while ls-presign is down -------------------------
+    b = ls.create_project("ls-presign e2e: missed webhook, then sync")["id"]
+    port = free_port()  # closed again: nobody listens there
+    ls.create_webhook(b, f"http://127.0.0.1:{port}/webhook", actions=["TASKS_CREATED"],
+                      headers={"Authorization": "Bearer not-checked"})
+    imported = ls.import_tasks(b, [{"data": d} for d in B_TASKS])
+    check(f"project {b}: LS imports {len(B_TASKS)} tasks although its webhook is unreachable",
+          imported.get("task_count") == len(B_TASKS), json.dumps(imported)[:200])
+    datas = [t["data"] for t in ls.list_tasks(b)]
+    check(f"project {b}: LS holds the raw oss:// references", datas == B_TASKS, json.dumps(datas)[:300])
 
-        demo = Demo(env={"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": os.environ["E2E_LS_TOKEN"],
-                         "LS_PRESIGN_SECRET": SECRET}, log_name="ls-presign-demo-writeback.log")
-        n = len(B_TASKS)
-        check_sync(ls, b, ["--dry-run"], f"project {b} (dry run): {n} scanned, {n - 1} to rewrite, "
-                   "1 already done, 0 gone, 0 failed", demo)
-        datas = [t["data"] for t in ls.list_tasks(b)]
-        check(f"project {b}: the dry run changed nothing", datas == B_TASKS, json.dumps(datas)[:300])
-        check_sync(ls, b, [], f"project {b}: {n} scanned, {n - 1} rewritten, 1 already done, 0 gone, 0 failed", demo)
-        synced = ls.list_tasks(b)
-        check_sync(ls, b, [], f"project {b}: {n} scanned, 0 rewritten, {n} already done, 0 gone, 0 failed", demo)
-        check(f"project {b}: the second sync changed nothing", ls.list_tasks(b) == synced)
-        for orig, task in zip(B_TASKS, synced):
-            if orig["image"].startswith("oss://demo/"):
-                check_written_back(f"task {task['id']} (synced)", orig, task, demo.base)
-            else:
-                ok = task["data"] == orig and "ls_presign" not in (task.get("meta") or {})
-                check(f"task {task['id']} (other bucket only): left as it was, no meta", ok,
-                      "" if ok else json.dumps(task)[:500])
+    demo = Demo(env={"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": os.environ["E2E_LS_TOKEN"],
+                     "LS_PRESIGN_SECRET": SECRET}, log_name="ls-presign-demo-writeback.log")
+    n = len(B_TASKS)
+    check_sync(ls, b, ["--dry-run"], f"project {b} (dry run): {n} scanned, {n - 1} to rewrite, "
+               "1 already done, 0 gone, 0 failed", demo)
+    datas = [t["data"] for t in ls.list_tasks(b)]
+    check(f"project {b}: the dry run changed nothing", datas == B_TASKS, json.dumps(datas)[:300])
+    check_sync(ls, b, [], f"project {b}: {n} scanned, {n - 1} rewritten, 1 already done, 0 gone, 0 failed", demo)
+    synced = ls.list_tasks(b)
+    check_sync(ls, b, [], f"project {b}: {n} scanned, 0 rewritten, {n} already done, 0 gone, 0 failed", demo)
+    check(f"project {b}: the second sync changed nothing", ls.list_tasks(b) == synced)
+    for orig, task in zip(B_TASKS, synced):
+        if orig["image"].startswith("oss://demo/"):
+            check_written_back(f"task {task['id']} (synced)", orig, task, demo.base)
+        else:
+            ok = task["data"] == orig and "ls_presign" not in (task.get("meta") or {})
+            check(f"task {task['id']} (other bucket only): left as it was, no meta", ok,
+                  "" if ok else json.dumps(task)[:500])
 
-        # -- 2. webhook write-back into A ------------------------------------------------------
-        a = ls.create_project("ls-presign e2e: webhook write-back")["id"]
-        ls.create_webhook(a, f"{demo.base}/webhook", actions=["TASKS_CREATED"],
-                          headers={"Authorization": f"Bearer {demo.token}"})
-        imported = ls.import_tasks(a, [{"data": d} for d in A_TASKS])
-        check(f"project {a}: LS imports {len(A_TASKS)} tasks with the webhook on",
-              imported.get("task_count") == len(A_TASKS), json.dumps(imported)[:200])
-        t0 = time.monotonic()
-        while True:
-            tasks = ls.list_tasks(a)
-            pending = [t["id"] for t in tasks if "oss://demo/" in json.dumps(t["data"], ensure_ascii=False)]
-            if not pending or time.monotonic() - t0 > 30:
-                break
-            time.sleep(0.5)
-        check(f"project {a}: every task rewritten through the webhook", len(tasks) == len(A_TASKS) and not pending,
-              f"in {time.monotonic() - t0:.1f} s" + (f"; still raw: {pending}" if pending else ""))
-        for orig, task in zip(A_TASKS, tasks):
-            check_written_back(f"task {task['id']} (webhook)", orig, ls.get_task(task["id"]), demo.base)
-        other = ls.get_task(tasks[-1]["id"])["data"]
-        check(f"task {tasks[-1]['id']}: the other bucket's reference and plain text are unchanged",
-              other.get("other") == "oss://other/x.jpg" and other.get("text") == "just text", json.dumps(other))
+    # -- 2. webhook write-back into A ------------------------------------------------------
+    a = ls.create_project("ls-presign e2e: webhook write-back")["id"]
+    ls.create_webhook(a, f"{demo.base}/webhook", actions=["TASKS_CREATED"],
+                      headers={"Authorization": f"Bearer {demo.token}"})
+    imported = ls.import_tasks(a, [{"data": d} for d in A_TASKS])
+    check(f"project {a}: LS imports {len(A_TASKS)} tasks with the webhook on",
+          imported.get("task_count") == len(A_TASKS), json.dumps(imported)[:200])
+    t0 = time.monotonic()
+    while True:
+        tasks = ls.list_tasks(a)
+        pending = [t["id"] for t in tasks if "oss://demo/" in json.dumps(t["data"], ensure_ascii=False)]
+        if not pending or time.monotonic() - t0 > 30:
+            break
+        time.sleep(0.5)
+    check(f"project {a}: every task rewritten through the webhook", len(tasks) == len(A_TASKS) and not pending,
+          f"in {time.monotonic() - t0:.1f} s" + (f"; still raw: {pending}" if pending else ""))
+    for orig, task in zip(A_TASKS, tasks):
+        check_written_back(f"task {task['id']} (webhook)", orig, ls.get_task(task["id"]), demo.base)
+    other = ls.get_task(tasks[-1]["id"])["data"]
+    check(f"task {tasks[-1]['id']}: the other bucket's reference and plain text are unchanged",
+          other.get("other") == "oss://other/x.jpg" and other.get("text") == "just text", json.dumps(other))
 
-        # -- 3. the written-back link in the labeling UI ---------------------------------------
-        first = ls.get_task(tasks[0]["id"])
-        check_painted(ls.url, a, first, first["data"]["image"], "images/cat.png")
+    # -- 3. the written-back link in the labeling UI ---------------------------------------
+    first = ls.get_task(tasks[0]["id"])
+    check_painted(ls.url, a, first, first["data"]["image"], "images/cat.png")
 
-        # -- 4. ML backend -----------------------------------------------------------------------
-        r = ls.create_ml_backend(a, demo.base, "ls-presign")
-        ml = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
-        check(f"project {a}: LS connects ls-presign as its ML backend",
-              r.status_code == 201 and (ml.get("state") == "CO" or ml.get("readable_state") == "Connected"),
-              f"{r.status_code}: state {ml.get('state')}, readable_state {ml.get('readable_state')}"
-              + ("" if r.ok else f", {r.text[:300]}"))
-        before = predict_count(demo.base)
-        r = ls.request("GET", f"/api/tasks/{tasks[1]['id']}/")
-        called = predict_count(demo.base) - before
-        check(f"task {tasks[1]['id']}: LS serves the task with the ML backend connected",
-              r.status_code == 200 and r.json().get("data", {}).get("image", "").startswith(demo.base + "/r/"),
-              f"{r.status_code}" + ("" if r.ok else f": {r.text[:300]}"))
-        check(f"task {tasks[1]['id']}: serving it made LS call ls-presign's /predict (200)", called >= 1,
-              f"{called} call(s) counted in /metrics")
-    except Exception:
-        traceback.print_exc()
-        check("no unexpected exception", False)
-    finally:
-        if demo:
-            demo.stop()
-    return summary()
+    # -- 4. ML backend -----------------------------------------------------------------------
+    r = ls.create_ml_backend(a, demo.base, "ls-presign")
+    ml = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
+    check(f"project {a}: LS connects ls-presign as its ML backend",
+          r.status_code == 201 and (ml.get("state") == "CO" or ml.get("readable_state") == "Connected"),
+          f"{r.status_code}: state {ml.get('state')}, readable_state {ml.get('readable_state')}"
+          + ("" if r.ok else f", {r.text[:300]}"))
+    before = predict_count(demo.base)
+    r = ls.request("GET", f"/api/tasks/{tasks[1]['id']}/")
+    called = predict_count(demo.base) - before
+    check(f"task {tasks[1]['id']}: LS serves the task with the ML backend connected",
+          r.status_code == 200 and r.json().get("data", {}).get("image", "").startswith(demo.base + "/r/"),
+          f"{r.status_code}" + ("" if r.ok else f": {r.text[:300]}"))
+    check(f"task {tasks[1]['id']}: serving it made LS call ls-presign's /predict (200)", called >= 1,
+          f"{called} call(s) counted in /metrics")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_checks(checks))
