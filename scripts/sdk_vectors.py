@@ -80,17 +80,22 @@ def v4_presign(key, cred, virtual, extra_query=None):
     if extra_query:
         url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in extra_query.items())
     req = HttpRequest(method="GET", url=url)
-    ctx = SigningContext(
+    ctx = v4_context(key, cred, req)
+    ctx.auth_method_query = True
+    ctx.expiration_time = SIGN_TIME + datetime.timedelta(seconds=EXPIRES)
+    SignerV4().sign(ctx)
+    return {"method": "GET", "url": req.url, "headers": {"host": host}, "expires_at": SIGN_UNIX + EXPIRES}
+
+
+def v4_context(key, cred, req):
+    """The SDK's signing context for `req` on `key`, at the pinned time."""
+    return SigningContext(
         product="oss", region=REGION, bucket=BUCKET, key=key, request=req,
         credentials=oss.credentials.StaticCredentialsProvider(
             cred["access_key_id"], cred["access_key_secret"], cred["security_token"]
         ).get_credentials(),
         signing_time=SIGN_TIME,
     )
-    ctx.auth_method_query = True
-    ctx.expiration_time = SIGN_TIME + datetime.timedelta(seconds=EXPIRES)
-    SignerV4().sign(ctx)
-    return {"method": "GET", "url": req.url, "headers": {"host": host}, "expires_at": SIGN_UNIX + EXPIRES}
 
 
 def v4_header(key, cred, virtual):
@@ -98,13 +103,7 @@ def v4_header(key, cred, virtual):
     path = f"/{quote(key)}" if virtual else f"/{BUCKET}/{quote(key)}"
     url = f"https://{host}{path}"
     req = HttpRequest(method="GET", url=url, headers={"Host": host})
-    ctx = SigningContext(
-        product="oss", region=REGION, bucket=BUCKET, key=key, request=req,
-        credentials=oss.credentials.StaticCredentialsProvider(
-            cred["access_key_id"], cred["access_key_secret"], cred["security_token"]
-        ).get_credentials(),
-        signing_time=SIGN_TIME,
-    )
+    ctx = v4_context(key, cred, req)
     SignerV4().sign(ctx)
     return {"method": "GET", "url": req.url, "headers": {k.lower(): v for k, v in req.headers.items()}, "expires_at": None}
 
