@@ -81,3 +81,33 @@ fn configuration_reference_matches_the_code() {
     );
     assert!(unread.is_empty(), "in docs/CONFIGURATION.md but never read: {unread:?}");
 }
+
+/// Every key a `[[storage]]` table accepts is in the TOML example of docs/CONFIGURATION.md, and
+/// that example loads.
+#[test]
+fn toml_reference_matches_the_code() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md")).unwrap();
+    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &doc[start..start + doc[start..].find("```").unwrap()];
+    let dir = std::env::temp_dir().join(format!("lsp-docs-toml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let load = |text: &str| {
+        let path = dir.join("storages.toml");
+        std::fs::write(&path, text).unwrap();
+        let vars: HashMap<String, String> =
+            [("LS_PRESIGN_CONFIG".to_owned(), path.to_str().unwrap().to_owned())].into();
+        Config::load(&Env::map(&vars))
+    };
+    let config = load(example).unwrap();
+    assert_eq!(config.storages.len(), 2);
+    // serde names every accepted key when it meets an unknown one.
+    let err = load("[[storage]]\nnot_a_key = 1\n").unwrap_err().to_string();
+    let accepted: Vec<&str> = err.split('`').skip(3).step_by(2).collect();
+    assert!(accepted.len() > 10, "{err}");
+    for key in accepted {
+        assert!(
+            example.contains(&format!("\n{key} = ")),
+            "`{key}` is missing from the TOML example: {err}"
+        );
+    }
+}
