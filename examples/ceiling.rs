@@ -2,24 +2,40 @@
 //! `GET /r/{token}` with a fixed `303 See Other`, on as many workers as ls-presign uses.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example ceiling -- 127.0.0.1:9190 [workers]
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example ceiling -- 127.0.0.1:9190 [workers] [locations]
 //! ```
 //! The Location is a presigned URL of the same length as ls-presign's, with the same
 //! Cache-Control header, so the bytes on the wire match; everything else (token check, cache
 //! lookup, CORS and metrics middleware, access log) is what ls-presign adds on top.
+//!
+//! With a `locations` file (one URL per line), `GET /r/{n}` answers with line `n` instead: the
+//! browser benchmark (scripts/bench/page.sh) uses it as the floor of a 303 per image, sending
+//! each image to its own presigned URL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
 
-use actix_web::http::header;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 const LOCATION: &str = "http://127.0.0.1:40000/demo/images/cat.png?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-date=20261127T120000Z&x-oss-expires=3600&x-oss-credential=LTAIdemoAbCdEfGhIjKl%2F20261127%2Fcn-hangzhou%2Foss%2Faliyun_v4_request&x-oss-signature=444b7fe1ee11604f63d2e9712e697809878f22c3b4cc89987589f233a821c066";
 
-async fn redirect() -> HttpResponse {
+fn see_other(location: HeaderValue) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, LOCATION))
+        .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "private, max-age=3240"))
         .finish()
+}
+
+async fn fixed() -> HttpResponse {
+    see_other(HeaderValue::from_static(LOCATION))
+}
+
+async fn numbered(req: HttpRequest, locations: web::Data<Vec<HeaderValue>>) -> HttpResponse {
+    let n = req.path().strip_prefix("/r/").and_then(|n| n.parse::<usize>().ok());
+    match n.and_then(|n| locations.get(n)) {
+        Some(location) => see_other(location.clone()),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 #[actix_web::main]
@@ -30,12 +46,31 @@ async fn main() -> std::io::Result<()> {
         .next()
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    eprintln!("ceiling: 303 on http://{addr}/r/{{token}}, {workers} workers");
+    let locations: Vec<HeaderValue> = match args.next() {
+        Some(file) => std::fs::read_to_string(file)?
+            .lines()
+            .map(|l| HeaderValue::from_str(l).expect("a URL per line"))
+            .collect(),
+        None => Vec::new(),
+    };
+    eprintln!(
+        "ceiling: 303 on http://{addr}/r/{{token}}, {workers} workers, {} locations",
+        locations.len()
+    );
+    let locations = web::Data::new(locations);
     // Routed the way ls-presign routes its links (a `/r` prefix scope), so the comparison
     // measures what ls-presign adds, not a difference in routing.
-    HttpServer::new(|| App::new().service(web::scope("/r").default_service(web::to(redirect))))
-        .workers(workers)
-        .bind(&addr)?
-        .run()
-        .await
+    HttpServer::new(move || {
+        let links = web::scope("/r");
+        let links = if locations.is_empty() {
+            links.default_service(web::to(fixed))
+        } else {
+            links.default_service(web::to(numbered))
+        };
+        App::new().app_data(locations.clone()).service(links)
+    })
+    .workers(workers)
+    .bind(&addr)?
+    .run()
+    .await
 }

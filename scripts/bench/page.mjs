@@ -1,11 +1,18 @@
-// Browser side of scripts/bench/page.sh: loads a page of N <img> stable links in headless
-// Chromium (Debian's /usr/bin/chromium through playwright-core), alternately against the
-// presign-mode and the proxy-mode service, and reports per run: time until every image has
-// decoded, the service's CPU time (sum over its threads of /proc/<pid>/task/*/schedstat, ns)
-// and the bytes it sent per image (response headers + bodies, as Chromium counts them).
+// Browser side of scripts/bench/page.sh: loads a page of N <img> links in headless Chromium
+// (Debian's /usr/bin/chromium), in turn against each server of the spec (the presign-mode and
+// the proxy-mode service, and the bare 303 floor), and reports per run: time until every image has decoded, the service's
+// CPU time (sum over its threads of /proc/<pid>/task/*/schedstat, ns) and the bytes it sent per
+// image (response headers + bodies, as Chromium counts them).
+//
+// The timed runs start a fresh Chromium (new profile: empty HTTP cache, new connections, as a
+// new annotator session) with no DevTools attached: the page times itself and posts the result
+// back, so no instrumentation runs in the browser while it loads. Bytes and statuses come from
+// one untimed warm-up run per mode, driven through playwright-core, which also fills the
+// presign cache and the proxy's connection pool.
 //
 //   node scripts/bench/page.mjs --spec spec.json --runs 5
-// spec.json: {"tokens": [...], "modes": {"presign": {"base": URL, "pid": N}, "proxy": {...}}}
+// spec.json: {"modes": {"presign": {"pid": N, "origin": URL, "urls": [...]}, "proxy": {...}, ...}}:
+// for each mode, the image URLs of its page, and the server whose CPU time and bytes it costs.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -26,15 +33,37 @@ function cpuNs(pid) {
   }
   return total;
 }
+// CPU time of every process in a process group (the browser and all its children), ns.
+function groupCpuNs(pgid) {
+  const fs = require('node:fs');
+  let total = 0;
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[2]) === pgid) total += cpuNs(p);
+    } catch {}
+  }
+  return total;
+}
 function statTicks(pid) {
   const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks (fields 14, 15)
 }
 
-// The page itself comes from a third origin (a tiny server here), as Label Studio's would.
+// The page itself comes from a third origin (a tiny server here), as Label Studio's would. It
+// also receives each timed run's result.
 const http = require('node:http');
+const { spawn } = require('node:child_process');
+const { mkdtempSync, rmSync } = require('node:fs');
+const { tmpdir } = require('node:os');
 const pages = {};
+let reported = null; // resolves the running timed run with what its page posted
 const server = http.createServer((req, res) => {
+  if (req.method === 'POST' && req.url === '/done') {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { res.writeHead(204).end(); reported?.(JSON.parse(body)); });
+    return;
+  }
   const body = pages[req.url];
   res.writeHead(body ? 200 : 404, { 'content-type': 'text/html', 'cache-control': 'no-store' });
   res.end(body ?? 'not found');
@@ -42,65 +71,92 @@ const server = http.createServer((req, res) => {
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const pageBase = `http://127.0.0.1:${server.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const modes = Object.keys(spec.modes);
+const n = spec.modes[modes[0]].urls.length;
+for (const [mode, { urls }] of Object.entries(spec.modes)) {
+  // The page times itself: from navigation start until every image has loaded and decoded
+  // (decode() resolves once the pixels are ready to paint), then posts that back.
+  pages[`/${mode}.html`] = `<!doctype html><html><body>${urls.map((u) =>
+    `<img src="${u.replaceAll('&', '&amp;')}" width="64" height="64">`).join('')}<script>
+addEventListener('load', async () => {
+  const ok = await Promise.all([...document.images].map((i) => i.decode().then(() => i.naturalWidth > 0, () => false)));
+  const ms = performance.now();
+  fetch('/done', { method: 'POST', body: JSON.stringify({ ms, decoded: ok.filter(Boolean).length }) });
 });
+</script></body></html>`;
+}
 
-async function load(mode) {
-  const { base, pid } = spec.modes[mode];
-  const n = spec.tokens.length;
-  pages[`/${mode}.html`] = `<!doctype html><html><body>${spec.tokens.map((t) =>
-    `<img src="${base}/r/${t}" width="64" height="64">`).join('')}</body></html>`;
-  // A fresh context each run: an empty HTTP cache, as a new annotator session.
-  const context = await browser.newContext({ serviceWorkers: 'block' });
-  const page = await context.newPage();
+// Untimed, instrumented: what the service sends per image and which statuses the browser saw.
+async function inspect(mode) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
+  const page = await (await browser.newContext({ serviceWorkers: 'block' })).newPage();
+  const { origin } = spec.modes[mode];
   const sizes = [];
   const statuses = {};
   page.on('requestfinished', (req) => {
-    if (req.url().startsWith(base)) sizes.push(req.sizes().then((s) => s.responseHeadersSize + s.responseBodySize));
+    if (req.url().startsWith(origin)) sizes.push(req.sizes().then((s) => s.responseHeadersSize + s.responseBodySize));
   });
   page.on('response', (r) => { const k = `${new URL(r.url()).port}:${r.status()}`; statuses[k] = (statuses[k] ?? 0) + 1; });
+  const done = new Promise((r) => { reported = r; });
+  await page.goto(`${pageBase}/${mode}.html`, { timeout: 120000 });
+  const { decoded } = await done;
+  const bytes = (await Promise.all(sizes)).reduce((x, y) => x + y, 0);
+  await browser.close();
+  return { decoded, bytes_per_image: bytes / n, statuses };
+}
+
+// Timed: a fresh Chromium with a fresh profile and nothing attached.
+async function load(mode) {
+  const { pid } = spec.modes[mode];
+  const profile = mkdtempSync(`${tmpdir()}/ls-presign-page-`);
+  const done = new Promise((r) => { reported = r; });
   const cpu0 = cpuNs(pid), ticks0 = statTicks(pid);
-  const t0 = Date.now();
-  await page.goto(`${pageBase}/${mode}.html`, { waitUntil: 'load', timeout: 120000 });
-  // Every image loaded and decoded (decode() resolves once the pixels are ready to paint).
-  const decoded = await page.evaluate(async () => {
-    const imgs = [...document.images];
-    const ok = await Promise.all(imgs.map((i) => i.decode().then(() => i.naturalWidth > 0, () => false)));
-    return ok.filter(Boolean).length;
-  });
-  const ms = Date.now() - t0;
+  const chrome = spawn('/usr/bin/chromium', [...FLAGS, `--user-data-dir=${profile}`, `${pageBase}/${mode}.html`],
+    { stdio: 'ignore', detached: true }); // its own process group, to stop every child at the end
+  const timeout = setTimeout(() => reported?.({ ms: NaN, decoded: 0 }), 120000);
+  const { ms, decoded } = await done;
+  clearTimeout(timeout);
   // Let the last responses finish being counted, then read the CPU.
   await new Promise((r) => setTimeout(r, 200));
   const cpu = cpuNs(pid) - cpu0, ticks = statTicks(pid) - ticks0;
-  const bytes = (await Promise.all(sizes)).reduce((x, y) => x + y, 0);
-  await context.close();
-  return { mode, ms, decoded, images: n, cpu_ms: cpu / 1e6, cpu_us_per_image: cpu / 1e3 / n,
-    stat_ticks: ticks, bytes_per_image: bytes / n, statuses };
+  const browserCpu = groupCpuNs(chrome.pid);
+  const exited = new Promise((r) => chrome.once('exit', r));
+  process.kill(-chrome.pid, 'SIGKILL');
+  await exited;
+  rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  return { mode, ms: Math.round(ms), decoded, images: n, cpu_ms: cpu / 1e6, cpu_us_per_image: cpu / 1e3 / n,
+    stat_ticks: ticks, browser_cpu_ms: browserCpu / 1e6 };
 }
 
-const results = { presign: [], proxy: [] };
-await load('presign'); await load('proxy'); // warm-up (fills the presign cache, opens pools)
+const inspected = {};
+for (const mode of modes) inspected[mode] = await inspect(mode);
+console.error(JSON.stringify({ warmup: inspected }));
+const results = Object.fromEntries(modes.map((m) => [m, []]));
 for (let i = 0; i < Number(a.runs); i++) {
-  for (const mode of (i % 2 ? ['proxy', 'presign'] : ['presign', 'proxy'])) {
+  // Each round in a different order, so drifting machine load hits every mode alike.
+  for (const mode of [...modes.slice(i % modes.length), ...modes.slice(0, i % modes.length)]) {
     const r = await load(mode);
     results[mode].push(r);
     console.error(JSON.stringify(r));
   }
 }
-await browser.close();
 server.close();
 const median = (xs) => { const s = [...xs].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const summary = {};
 for (const [mode, rs] of Object.entries(results)) {
-  summary[mode] = { runs: rs.length, all_decoded: rs.every((r) => r.decoded === r.images),
+  summary[mode] = { runs: rs.length, all_decoded: inspected[mode].decoded === n && rs.every((r) => r.decoded === n),
     page_ms: median(rs.map((r) => r.ms)), cpu_us_per_image: median(rs.map((r) => r.cpu_us_per_image)),
-    bytes_per_image: median(rs.map((r) => r.bytes_per_image)), page_ms_all: rs.map((r) => r.ms),
-    cpu_us_per_image_all: rs.map((r) => +r.cpu_us_per_image.toFixed(1)) };
+    browser_cpu_ms: median(rs.map((r) => r.browser_cpu_ms)),
+    bytes_per_image: inspected[mode].bytes_per_image, statuses: inspected[mode].statuses,
+    page_ms_all: rs.map((r) => r.ms), cpu_us_per_image_all: rs.map((r) => +r.cpu_us_per_image.toFixed(1)) };
 }
 summary.ratio_cpu_proxy_over_presign = summary.proxy.cpu_us_per_image / summary.presign.cpu_us_per_image;
 summary.ratio_page_presign_over_proxy = summary.presign.page_ms / summary.proxy.page_ms;
+if (summary.floor) {
+  summary.ratio_cpu_proxy_over_floor = summary.proxy.cpu_us_per_image / summary.floor.cpu_us_per_image;
+  summary.ratio_page_floor_over_proxy = summary.floor.page_ms / summary.proxy.page_ms;
+}
+if (summary.direct) summary.ratio_page_direct_over_proxy = summary.direct.page_ms / summary.proxy.page_ms;
 console.log(JSON.stringify(summary, null, 2));

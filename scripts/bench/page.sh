@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # What the browser sees: a page of 200 images through ls-presign stable links, presign mode
-# versus proxy mode, with the OSS emulator answering every request after 30 ms.
+# versus proxy mode, with the OSS emulator answering every request after 30 ms; and, as the
+# floor of any design that costs one 303 per image, the same page through a bare actix-web
+# server answering each link with the presigned URL ls-presign gave for it.
 #
 #   bash scripts/bench/page.sh                 # 5 runs per mode, alternating
 #   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 WORKERS=2 bash scripts/bench/page.sh
 #
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
-# from it, so each service's CPU time is its own. scripts/bench/page.mjs drives Chromium.
+# from it, so each service's CPU time is its own; examples/ceiling.rs is the floor.
+# scripts/bench/page.mjs drives Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bench-target}
@@ -18,10 +21,11 @@ IMAGE_SIDE=${IMAGE_SIDE:-256}
 WORKERS=${WORKERS:-$(nproc)}   # HTTP workers of each service
 PRESIGN_PORT=${PRESIGN_PORT:-19290}
 PROXY_PORT=${PROXY_PORT:-19291}
+FLOOR_PORT=${FLOOR_PORT:-19292}
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)
 
-cargo build --release --locked --bin ls-presign --example page_bench >&2
+cargo build --release --locked --bin ls-presign --example page_bench --example ceiling >&2
 BIN=$CARGO_TARGET_DIR/release
 SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 PIDS=()
@@ -53,13 +57,30 @@ for p in "$PRESIGN_PORT" "$PROXY_PORT"; do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/health" >/dev/null && break; sleep 0.1; done
 done
 
-python3 - "$OUT/emulator.json" "$OUT/spec.json" "$presign_PID" "$proxy_PID" "$PRESIGN_PORT" "$PROXY_PORT" <<'PY'
+# The floor: each image's presigned URL, as the presign-mode service redirects to it.
+python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['tokens']))" "$OUT/emulator.json" \
+  | while read -r t; do curl -s -o /dev/null -w '%{redirect_url}\n' "http://127.0.0.1:$PRESIGN_PORT/r/$t"; done \
+  >"$OUT/locations.txt"
+[ "$(grep -c '^http' "$OUT/locations.txt")" = "$IMAGES" ] || { echo "page.sh: no presigned URL for some images" >&2; exit 1; }
+"$BIN/examples/ceiling" "127.0.0.1:$FLOOR_PORT" "$WORKERS" "$OUT/locations.txt" 2>"$OUT/floor.log" &
+PIDS+=($!)
+floor_PID=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$FLOOR_PORT/r/0" && break; sleep 0.1; done
+
+python3 - "$OUT/emulator.json" "$OUT/locations.txt" "$OUT/spec.json" "$presign_PID" "$proxy_PID" "$floor_PID" \
+    "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT" <<'PY'
 import json, sys
-emu = json.load(open(sys.argv[1]))
-json.dump({"tokens": emu["tokens"], "image_bytes": emu["image_bytes"], "latency_ms": emu["latency_ms"],
-           "modes": {"presign": {"base": f"http://127.0.0.1:{sys.argv[5]}", "pid": int(sys.argv[3])},
-                     "proxy": {"base": f"http://127.0.0.1:{sys.argv[6]}", "pid": int(sys.argv[4])}}},
-          open(sys.argv[2], "w"))
+emu, locations, spec = json.load(open(sys.argv[1])), open(sys.argv[2]).read().split(), sys.argv[3]
+presign, proxy, floor = (int(p) for p in sys.argv[4:7])
+origin = lambda port: f"http://127.0.0.1:{port}"
+mode = lambda pid, port, paths: {"pid": pid, "origin": origin(port), "urls": [f"{origin(port)}/r/{p}" for p in paths]}
+json.dump({"modes": {
+    "presign": mode(presign, sys.argv[7], emu["tokens"]),
+    "proxy": mode(proxy, sys.argv[8], emu["tokens"]),
+    "floor": mode(floor, sys.argv[9], range(len(locations))),
+    # No hop at all: the presigned URLs themselves, as /v1/resolve?mode=presign returns them.
+    "direct": {"pid": presign, "origin": origin(sys.argv[7]), "urls": locations},
+}}, open(spec, "w"))
 PY
 echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms" | tee "$OUT/summary.txt"
 node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" | tee -a "$OUT/summary.txt"

@@ -65,11 +65,6 @@ pub async fn observe(
     let origin = state.config.cors_origin.as_str();
     let id = crate::logging::request_id_from(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let started = std::time::Instant::now();
-    let (method, path, peer) = (
-        req.method().clone(),
-        req.path().to_owned(),
-        req.connection_info().peer_addr().unwrap_or("-").to_owned(),
-    );
     let mut res = crate::logging::REQUEST_ID
         .scope(id.clone(), async move {
             let res = if req.method() == Method::OPTIONS
@@ -98,11 +93,17 @@ pub async fn observe(
                 400.. => log::Level::Info,
                 _ => log::Level::Debug,
             };
-            log::log!(
-                level,
-                "{peer} {method} {path} {status} {:.1}ms",
-                started.elapsed().as_secs_f64() * 1000.0
-            );
+            if log::log_enabled!(level) {
+                let req = res.request();
+                let peer = req.peer_addr().map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
+                log::log!(
+                    level,
+                    "{peer} {} {} {status} {:.1}ms",
+                    req.method(),
+                    req.path(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+            }
             Ok::<_, actix_web::Error>(res)
         })
         .await?;
