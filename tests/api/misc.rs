@@ -248,28 +248,55 @@ async fn openapi_document_covers_every_route() {
     app.stop().await;
 }
 
-/// ES256 API tokens: the service holds only the public key; `ls-presign token` signs with the
+/// A fresh key pair in PKCS#8 PEM (private, public) for an asymmetric token algorithm.
+fn key_pair(algorithm: &str) -> (String, String) {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    match algorithm {
+        "ES256" => {
+            let key = p256::SecretKey::random(&mut rand_core::OsRng);
+            (
+                key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                key.public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+            )
+        }
+        "RS256" => {
+            let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+            (
+                key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+                key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+            )
+        }
+        other => panic!("no key pair for {other}"),
+    }
+}
+
+/// ES256 API tokens: the service holds only the public keys; `ls-presign token` signs with the
 /// private key; each key verifies by its `kid` (the file stem), so keys rotate by adding files.
 #[tokio::test]
-async fn asymmetric_api_tokens_with_key_rotation() {
-    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let dir = std::env::temp_dir().join(format!("lsp-es256-{}", std::process::id()));
+async fn es256_api_tokens_with_key_rotation() {
+    asymmetric_api_tokens_with_key_rotation("ES256").await;
+}
+
+/// The same with RSA keys.
+#[tokio::test]
+async fn rs256_api_tokens_with_key_rotation() {
+    asymmetric_api_tokens_with_key_rotation("RS256").await;
+}
+
+async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
+    let dir = std::env::temp_dir().join(format!("lsp-{algorithm}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut public_files = Vec::new();
     for kid in ["2026-01", "2026-06"] {
-        let key = p256::SecretKey::random(&mut rand_core::OsRng);
-        std::fs::write(
-            dir.join(format!("{kid}.key")),
-            key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
-        )
-        .unwrap();
+        let (private, public_pem) = key_pair(algorithm);
+        std::fs::write(dir.join(format!("{kid}.key")), private).unwrap();
         let public = dir.join(format!("{kid}.pem"));
-        std::fs::write(&public, key.public_key().to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+        std::fs::write(&public, public_pem).unwrap();
         public_files.push(public.to_str().unwrap().to_owned());
     }
     let publics = public_files.join(",");
     let app = crate::helpers::spawn_app_with(&[
-        ("LS_PRESIGN_TOKEN_ALGORITHM", "ES256"),
+        ("LS_PRESIGN_TOKEN_ALGORITHM", algorithm),
         ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", publics.as_str()),
     ])
     .await;
@@ -284,7 +311,7 @@ async fn asymmetric_api_tokens_with_key_rotation() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))
             .args(["token", "--scope", "resolve", "--ttl", "10m"])
             .env_clear()
-            .env("LS_PRESIGN_TOKEN_ALGORITHM", "ES256")
+            .env("LS_PRESIGN_TOKEN_ALGORITHM", algorithm)
             .env("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", &publics)
             .env("LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE", dir.join(format!("{kid}.key")))
             .output()
@@ -303,7 +330,7 @@ async fn asymmetric_api_tokens_with_key_rotation() {
             .unwrap();
         assert_eq!(resp.status(), 200, "token of key {kid}");
     }
-    // An HS256 token made with the link secret is refused: API tokens are ES256 now.
+    // An HS256 token made with the link secret is refused: API tokens are asymmetric now.
     let hs = ls_presign::auth::Authenticator::new(
         ls_presign::keys::KeyRing::hmac(&secrecy::SecretString::from(crate::helpers::LINK_SECRET), &[]),
         None,
