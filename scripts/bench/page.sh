@@ -2,15 +2,16 @@
 # What the browser sees: a page of 200 images through ls-presign stable links, presign mode
 # versus proxy mode, with the OSS emulator answering every request after 30 ms; and, as the
 # floor of any design that costs one 303 per image, the same page through a bare actix-web
-# server answering each link with the presigned URL ls-presign gave for it.
+# server answering each link with the presigned URL ls-presign gave for it; and with no hop
+# at all, the page holding those presigned URLs ("direct").
 #
-#   bash scripts/bench/page.sh                 # 5 runs per mode, alternating
+#   bash scripts/bench/page.sh                 # 5 rounds of the four modes, in rotating order
 #   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 WORKERS=2 bash scripts/bench/page.sh
 #
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
 # from it, so each service's CPU time is its own; examples/ceiling.rs is the floor.
-# scripts/bench/page.mjs drives Chromium.
+# scripts/bench/page.mjs drives Chromium (Debian's /usr/bin/chromium: apt-get install -y chromium).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bench-target}
