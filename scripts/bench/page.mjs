@@ -1,8 +1,8 @@
 // Browser side of scripts/bench/page.sh: loads a page of N <img> links in headless Chromium
-// (Debian's /usr/bin/chromium), in turn against each server of the spec (the presign-mode and
-// the proxy-mode service, and the bare 303 floor), and reports per run: time until every image has decoded, the service's
-// CPU time (sum over its threads of /proc/<pid>/task/*/schedstat, ns) and the bytes it sent per
-// image (response headers + bodies, as Chromium counts them).
+// (Debian's /usr/bin/chromium) for each mode of the spec (presign, proxy, floor, direct), and
+// reports per run: time until every image has decoded, the CPU time of the mode's server (sum
+// over its threads of /proc/<pid>/task/*/schedstat, ns) and of the browser, and the bytes the
+// server sent per image (response headers + bodies, as Chromium counts them).
 //
 // The timed runs start a fresh Chromium (new profile: empty HTTP cache, new connections, as a
 // new annotator session) with no DevTools attached: the page times itself and posts the result
@@ -13,8 +13,11 @@
 //   node scripts/bench/page.mjs --spec spec.json --runs 5
 // spec.json: {"modes": {"presign": {"pid": N, "origin": URL, "urls": [...]}, "proxy": {...}, ...}}:
 // for each mode, the image URLs of its page, and the server whose CPU time and bytes it costs.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(new URL('../../tests/e2e/package.json', import.meta.url));
@@ -23,38 +26,31 @@ const { chromium } = require('playwright-core');
 const { values: a } = parseArgs({ options: { spec: { type: 'string' }, runs: { type: 'string', default: '5' } } });
 const spec = JSON.parse(readFileSync(a.spec, 'utf8'));
 
+// A process's CPU time in ns: schedstat's on-CPU time summed over its threads (nanosecond
+// resolution; /proc/<pid>/stat counts 10 ms ticks). 0 for a process that has just ended.
 function cpuNs(pid) {
-  // schedstat: on-CPU ns per thread; summing the threads gives the process's CPU time with
-  // nanosecond resolution (/proc/<pid>/stat counts 10 ms ticks).
-  const fs = require('node:fs');
   let total = 0;
-  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    try { total += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch {}
-  }
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try { total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch {}
+    }
+  } catch {}
   return total;
 }
+// The fields of /proc/<pid>/stat after the command name: [0] is field 3 (state).
+const statFields = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+const statTicks = (pid) => { const f = statFields(pid); return Number(f[11]) + Number(f[12]); }; // utime + stime
 // CPU time of every process in a process group (the browser and all its children), ns.
 function groupCpuNs(pgid) {
-  const fs = require('node:fs');
   let total = 0;
-  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[2]) === pgid) total += cpuNs(p);
-    } catch {}
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try { if (Number(statFields(p)[2]) === pgid) total += cpuNs(p); } catch {}
   }
   return total;
-}
-function statTicks(pid) {
-  const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks (fields 14, 15)
 }
 
 // The page itself comes from a third origin (a tiny server here), as Label Studio's would. It
 // also receives each timed run's result.
-const http = require('node:http');
-const { spawn } = require('node:child_process');
-const { mkdtempSync, rmSync } = require('node:fs');
-const { tmpdir } = require('node:os');
 const pages = {};
 let reported = null; // resolves the running timed run with what its page posted
 const server = http.createServer((req, res) => {
@@ -152,11 +148,9 @@ for (const [mode, rs] of Object.entries(results)) {
     bytes_per_image: inspected[mode].bytes_per_image, statuses: inspected[mode].statuses,
     page_ms_all: rs.map((r) => r.ms), cpu_us_per_image_all: rs.map((r) => +r.cpu_us_per_image.toFixed(1)) };
 }
-summary.ratio_cpu_proxy_over_presign = summary.proxy.cpu_us_per_image / summary.presign.cpu_us_per_image;
-summary.ratio_page_presign_over_proxy = summary.presign.page_ms / summary.proxy.page_ms;
-if (summary.floor) {
-  summary.ratio_cpu_proxy_over_floor = summary.proxy.cpu_us_per_image / summary.floor.cpu_us_per_image;
-  summary.ratio_page_floor_over_proxy = summary.floor.page_ms / summary.proxy.page_ms;
+// Every mode against proxy mode: how much less service CPU per image, how much longer the page.
+for (const mode of modes.filter((m) => m !== 'proxy')) {
+  summary[`ratio_cpu_proxy_over_${mode}`] = summary.proxy.cpu_us_per_image / summary[mode].cpu_us_per_image;
+  summary[`ratio_page_${mode}_over_proxy`] = summary[mode].page_ms / summary.proxy.page_ms;
 }
-if (summary.direct) summary.ratio_page_direct_over_proxy = summary.direct.page_ms / summary.proxy.page_ms;
 console.log(JSON.stringify(summary, null, 2));
