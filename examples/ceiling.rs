@@ -2,17 +2,21 @@
 //! `GET /r/{token}` with a fixed `303 See Other`, on as many workers as ls-presign uses.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example ceiling -- 127.0.0.1:9190 [workers] [locations]
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example ceiling -- 127.0.0.1:9190 [workers] [links]
 //! ```
 //! The Location is a presigned URL of the same length as ls-presign's, with the same
 //! Cache-Control header, so the bytes on the wire match; everything else (token check, cache
 //! lookup, CORS and metrics middleware, access log) is what ls-presign adds on top.
 //!
-//! With a `locations` file (one URL per line), `GET /r/{n}` answers with line `n` instead: the
-//! browser benchmark (scripts/bench/page.sh) uses it as the floor of a 303 per image, sending
-//! each image to its own presigned URL.
+//! With a `links` file (lines of `token location`), `GET /r/{token}` answers with that token's
+//! location instead (404 for others): the browser benchmark (scripts/bench/page.sh) uses it as
+//! the floor of a 303 per image, with ls-presign's own tokens (so the requests are as long) and
+//! the presigned URL ls-presign gave for each. With `LS_PRESIGN_TLS_CERT_FILE` and
+//! `LS_PRESIGN_TLS_KEY_FILE` set it serves HTTPS and HTTP/2, as ls-presign does with them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
+
+use std::collections::HashMap;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -30,9 +34,8 @@ async fn fixed() -> HttpResponse {
     see_other(HeaderValue::from_static(LOCATION))
 }
 
-async fn numbered(req: HttpRequest, locations: web::Data<Vec<HeaderValue>>) -> HttpResponse {
-    let n = req.path().strip_prefix("/r/").and_then(|n| n.parse::<usize>().ok());
-    match n.and_then(|n| locations.get(n)) {
+async fn listed(req: HttpRequest, locations: web::Data<HashMap<String, HeaderValue>>) -> HttpResponse {
+    match req.path().strip_prefix("/r/").and_then(|token| locations.get(token)) {
         Some(location) => see_other(location.clone()),
         None => HttpResponse::NotFound().finish(),
     }
@@ -46,31 +49,45 @@ async fn main() -> std::io::Result<()> {
         .next()
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let locations: Vec<HeaderValue> = match args.next() {
+    let locations: HashMap<String, HeaderValue> = match args.next() {
         Some(file) => std::fs::read_to_string(file)?
             .lines()
-            .map(|l| HeaderValue::from_str(l).expect("a URL per line"))
+            .map(|l| {
+                let (token, url) = l.split_once(' ').expect("`token location` on every line");
+                (token.to_owned(), HeaderValue::from_str(url).expect("a URL"))
+            })
             .collect(),
-        None => Vec::new(),
+        None => HashMap::new(),
     };
+    let tls = match (
+        std::env::var_os("LS_PRESIGN_TLS_CERT_FILE"),
+        std::env::var_os("LS_PRESIGN_TLS_KEY_FILE"),
+    ) {
+        (Some(cert), Some(key)) => Some(ls_presign::tls::load(cert.as_ref(), key.as_ref()).expect("TLS identity")),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "ceiling: 303 on http://{addr}/r/{{token}}, {workers} workers, {} locations",
+        "ceiling: 303 on {scheme}://{addr}/r/{{token}}, {workers} workers, {} locations",
         locations.len()
     );
     let locations = web::Data::new(locations);
     // Routed the way ls-presign routes its links (a `/r` prefix scope), so the comparison
     // measures what ls-presign adds, not a difference in routing.
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         let links = web::scope("/r");
         let links = if locations.is_empty() {
             links.default_service(web::to(fixed))
         } else {
-            links.default_service(web::to(numbered))
+            links.default_service(web::to(listed))
         };
         App::new().app_data(locations.clone()).service(links)
     })
-    .workers(workers)
-    .bind(&addr)?
+    .workers(workers);
+    match tls {
+        Some(tls) => server.bind_rustls_0_23(&addr, (*tls.config).clone())?,
+        None => server.bind(&addr)?,
+    }
     .run()
     .await
 }

@@ -5,15 +5,21 @@
 //!
 //! ```text
 //! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example page_bench -- \
-//!     --latency-ms 30 --images 200 --image-side 256 --secret <LS_PRESIGN_SECRET>
+//!     --latency-ms 30 --images 200 --image-side 256 --secret <LS_PRESIGN_SECRET> \
+//!     [--tls-cert cert.pem --tls-key key.pem]
 //! ```
 //! Prints one JSON line: the endpoint, the credentials for the service's OSS_* settings, and the
 //! stable-link token of every image (minted with the secret the services will use), then
 //! serves until stdin closes or Ctrl-C.
+//!
+//! With `--tls-cert` and `--tls-key` it also serves HTTPS, HTTP/1.1 only, as OSS and S3 serve
+//! browsers: `presign_endpoint` is then that HTTPS port (the service's `OSS_PRESIGN_ENDPOINT`),
+//! while `endpoint` stays plain HTTP, like an `-internal` endpoint the service reads from.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -60,6 +66,34 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// HTTPS in front of the emulator's port `backend`, offering HTTP/1.1 only (ALPN): each
+/// connection's TLS ends here and its bytes are piped to the emulator.
+async fn tls_front(cert: &str, key: &str, backend: u16) -> std::io::Result<u16> {
+    let identity = ls_presign::tls::load(cert.as_ref(), key.as_ref()).map_err(std::io::Error::other)?;
+    let mut config = (*identity.config).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await else {
+                    return;
+                };
+                let _ = plain.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    Ok(port)
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -72,6 +106,15 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(2);
     }
     let (emulator, credential) = ls_presign::demo::start_empty_emulator(TcpListener::bind("127.0.0.1:0")?, latency)?;
+    let presign_endpoint = match (
+        arg(&args, "--tls-cert", String::new()),
+        arg(&args, "--tls-key", String::new()),
+    ) {
+        (cert, key) if !cert.is_empty() && !key.is_empty() => {
+            format!("https://127.0.0.1:{}", tls_front(&cert, &key, emulator.port()).await?)
+        }
+        _ => emulator.endpoint(),
+    };
     let links = LinkSigner::new(KeyRing::hmac(&SecretString::from(secret), &[]));
     let mut tokens = Vec::new();
     let mut bytes = 0;
@@ -86,6 +129,7 @@ async fn main() -> std::io::Result<()> {
         "{}",
         serde_json::json!({
             "endpoint": emulator.endpoint(),
+            "presign_endpoint": presign_endpoint,
             "bucket": BUCKET,
             "region": REGION,
             "access_key_id": credential.access_key_id,

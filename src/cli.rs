@@ -164,15 +164,9 @@ async fn serve() -> Result<ExitCode, String> {
 /// The order: stop accepting, finish in-flight requests, drain the write-back queue (bounded by
 /// `LS_PRESIGN_DRAIN_TIMEOUT`), exit.
 pub(crate) async fn run_until_signal(app: Application) -> Result<ExitCode, String> {
-    let handle = app.handle();
     let queue = app.state().queue.clone();
     let drain_timeout = app.state().config.drain_timeout;
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        log::info!("shutting down: no new connections; finishing in-flight requests");
-        handle.stop(true).await;
-    });
-    app.run_until_stopped().await.map_err(|e| e.to_string())?;
+    app.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
     if let Some(queue) = queue {
         let waiting = queue.len();
         if waiting > 0 {

@@ -103,6 +103,8 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Serve HTTPS (and HTTP/2) with this certificate, when `LS_PRESIGN_TLS_CERT_FILE` is set.
+    pub tls: Option<crate::tls::Identity>,
     pub storages: Vec<StorageConfig>,
     /// Label Studio, for write-back, sync and `/v1/tasks`.
     pub label_studio: Option<LabelStudioConfig>,
@@ -235,9 +237,11 @@ impl Config {
     /// Loads and validates the configuration from `env` (and the TOML file it names).
     pub fn load(env: &Env<'_>) -> Result<Config, ConfigError> {
         let port: u16 = env.parse("PORT")?.unwrap_or(9090);
+        let tls = tls(env)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = env
             .get("LS_PRESIGN_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+            .unwrap_or_else(|| format!("{scheme}://127.0.0.1:{port}"));
         let parsed = url::Url::parse(&public_url).map_err(|e| err("LS_PRESIGN_PUBLIC_URL", e))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
             return Err(err(
@@ -318,6 +322,7 @@ impl Config {
             workers: env
                 .parse("LS_PRESIGN_WORKERS")?
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            tls,
             storages,
             label_studio: label_studio(env)?,
             basic_auth: match (env.get("BASIC_AUTH_USER"), env.get("BASIC_AUTH_PASS")) {
@@ -445,6 +450,22 @@ fn label_studio(env: &Env<'_>) -> Result<Option<LabelStudioConfig>, ConfigError>
         api_key: SecretString::from(key),
         timeout: std::time::Duration::from_secs(timeout.max(1)),
     }))
+}
+
+/// The TLS identity from `LS_PRESIGN_TLS_CERT_FILE` and `LS_PRESIGN_TLS_KEY_FILE` (both or neither).
+fn tls(env: &Env<'_>) -> Result<Option<crate::tls::Identity>, ConfigError> {
+    const CERT: &str = "LS_PRESIGN_TLS_CERT_FILE";
+    const KEY: &str = "LS_PRESIGN_TLS_KEY_FILE";
+    match (env.get(CERT), env.get(KEY)) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(err(KEY, format!("required when {CERT} is set"))),
+        (None, Some(_)) => Err(err(CERT, format!("required when {KEY} is set"))),
+        (Some(cert), Some(key)) => match crate::tls::load(Path::new(&cert), Path::new(&key)) {
+            Ok(identity) => Ok(Some(identity)),
+            Err(crate::tls::LoadError::Cert(e)) => Err(err(CERT, e)),
+            Err(crate::tls::LoadError::Key(e)) => Err(err(KEY, e)),
+        },
+    }
 }
 
 struct Defaults {
@@ -639,6 +660,18 @@ mod tests {
         assert_eq!(with(("OSS_ADDRESSING_STYLE", "vhost")), "OSS_ADDRESSING_STYLE");
         assert_eq!(with(("OSS_ENDPOINT", "ftp://x")), "OSS_ENDPOINT");
         assert_eq!(with(("LS_PRESIGN_SECRET", "short")), "LS_PRESIGN_SECRET");
+        assert_eq!(with(("LS_PRESIGN_TLS_CERT_FILE", "c.pem")), "LS_PRESIGN_TLS_KEY_FILE");
+        assert_eq!(with(("LS_PRESIGN_TLS_KEY_FILE", "k.pem")), "LS_PRESIGN_TLS_CERT_FILE");
+        let missing = [
+            OSS,
+            &[
+                ("LS_PRESIGN_TLS_CERT_FILE", "/nonexistent/c.pem"),
+                ("LS_PRESIGN_TLS_KEY_FILE", "k.pem"),
+            ],
+        ];
+        let e = load(&missing.concat()).unwrap_err();
+        assert_eq!(e.setting, "LS_PRESIGN_TLS_CERT_FILE");
+        assert!(e.message.contains("/nonexistent/c.pem"), "{e:?}");
         assert_eq!(load(&OSS[..3]).unwrap_err().setting, "OSS_ACCESS_KEY_SECRET");
         assert_eq!(load(&[("OSS_BUCKET", "b1")]).unwrap_err().setting, "OSS_REGION");
         assert_eq!(

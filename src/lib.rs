@@ -20,6 +20,7 @@ pub mod rewrite;
 pub mod sign;
 pub mod storage;
 pub mod sync;
+pub mod tls;
 pub mod uri;
 pub mod writeback;
 

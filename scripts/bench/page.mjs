@@ -11,8 +11,9 @@
 // presign cache and the proxy's connection pool.
 //
 //   node scripts/bench/page.mjs --spec spec.json --runs 5
-// spec.json: {"modes": {"presign": {"pid": N, "origin": URL, "urls": [...]}, "proxy": {...}, ...}}:
-// for each mode, the image URLs of its page, and the server whose CPU time and bytes it costs.
+// spec.json: {"chromium_args": [...], "modes": {"presign": {"pid": N, "origin": URL, "urls": [...]}, ...}}:
+// for each mode, the image URLs of its page, and the server whose CPU time and bytes it costs;
+// chromium_args are added to every launch (page.sh's TLS=1 passes the certificate to accept).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -68,7 +69,7 @@ await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const pageBase = `http://127.0.0.1:${server.address().port}`;
 
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', ...(spec.chromium_args ?? [])];
 const modes = Object.keys(spec.modes);
 const n = spec.modes[modes[0]].urls.length;
 for (const [mode, { urls }] of Object.entries(spec.modes)) {

@@ -7,6 +7,7 @@
 #
 #   bash scripts/bench/page.sh                 # 5 rounds of the four modes, in rotating order
 #   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 WORKERS=2 bash scripts/bench/page.sh
+#   TLS=1 bash scripts/bench/page.sh           # the services (and the floor) over HTTPS + HTTP/2
 #
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
@@ -23,6 +24,7 @@ WORKERS=${WORKERS:-$(nproc)}   # HTTP workers of each service
 PRESIGN_PORT=${PRESIGN_PORT:-19290}
 PROXY_PORT=${PROXY_PORT:-19291}
 FLOOR_PORT=${FLOOR_PORT:-19292}
+TLS=${TLS:-0}
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)
 
@@ -33,10 +35,23 @@ PIDS=()
 cleanup() { exec 3>&- 2>/dev/null || true; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+# With TLS=1 the services and the floor serve HTTPS (and so HTTP/2) with a throwaway self-signed
+# certificate, which Chromium is told to accept by its key's hash. The emulator then serves
+# browsers over HTTPS too, HTTP/1.1 only like OSS and S3 (OSS_PRESIGN_ENDPOINT), while the
+# services read from its plain-HTTP port, as from an OSS -internal endpoint.
+SCHEME=http TLS_ENV=() EMULATOR_TLS=() SPKI=
+if [ "$TLS" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
+  SPKI=$(openssl x509 -in "$OUT/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der \
+      | openssl dgst -sha256 -binary | base64)
+  SCHEME=https TLS_ENV=(LS_PRESIGN_TLS_CERT_FILE="$OUT/cert.pem" LS_PRESIGN_TLS_KEY_FILE="$OUT/key.pem")
+  EMULATOR_TLS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
+fi
 # The emulator serves until its stdin closes: keep a pipe open on fd 3.
 mkfifo "$OUT/emu.in"
 "$BIN/examples/page_bench" --latency-ms "$LATENCY_MS" --images "$IMAGES" --image-side "$IMAGE_SIDE" \
-    --secret "$SECRET" <"$OUT/emu.in" >"$OUT/emulator.json" 2>"$OUT/emulator.log" &
+    --secret "$SECRET" "${EMULATOR_TLS[@]}" <"$OUT/emu.in" >"$OUT/emulator.json" 2>"$OUT/emulator.log" &
 PIDS+=($!)
 exec 3>"$OUT/emu.in"
 for _ in $(seq 100); do [ -s "$OUT/emulator.json" ] && break; sleep 0.1; done
@@ -44,8 +59,8 @@ val() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv
 
 serve() { # MODE PORT
   env -i PATH="$PATH" HOME="$HOME" RUST_LOG=warn HOST=127.0.0.1 PORT="$2" LS_PRESIGN_MODE="$1" \
-      LS_PRESIGN_SECRET="$SECRET" LS_PRESIGN_PUBLIC_URL="http://127.0.0.1:$2" \
-      OSS_BUCKET="$(val bucket)" OSS_REGION="$(val region)" OSS_ENDPOINT="$(val endpoint)" \
+      LS_PRESIGN_SECRET="$SECRET" LS_PRESIGN_PUBLIC_URL="$SCHEME://127.0.0.1:$2" "${TLS_ENV[@]}" \
+      OSS_BUCKET="$(val bucket)" OSS_REGION="$(val region)" OSS_ENDPOINT="$(val endpoint)" OSS_PRESIGN_ENDPOINT="$(val presign_endpoint)" \
       OSS_ADDRESSING_STYLE=path OSS_ACCESS_KEY_ID="$(val access_key_id)" \
       OSS_ACCESS_KEY_SECRET="$(val access_key_secret)" LS_PRESIGN_WORKERS="$WORKERS" \
       "$BIN/ls-presign" serve >"$OUT/$1.log" 2>&1 &
@@ -55,34 +70,37 @@ serve() { # MODE PORT
 serve presign "$PRESIGN_PORT"
 serve proxy "$PROXY_PORT"
 for p in "$PRESIGN_PORT" "$PROXY_PORT"; do
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/health" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 100); do curl -ksf "$SCHEME://127.0.0.1:$p/health" >/dev/null && break; sleep 0.1; done
 done
 
 # The floor: each image's presigned URL, as the presign-mode service redirects to it.
 python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['tokens']))" "$OUT/emulator.json" \
-  | while read -r t; do curl -s -o /dev/null -w '%{redirect_url}\n' "http://127.0.0.1:$PRESIGN_PORT/r/$t"; done \
-  >"$OUT/locations.txt"
-[ "$(grep -c '^http' "$OUT/locations.txt")" = "$IMAGES" ] || { echo "page.sh: no presigned URL for some images" >&2; exit 1; }
-"$BIN/examples/ceiling" "127.0.0.1:$FLOOR_PORT" "$WORKERS" "$OUT/locations.txt" 2>"$OUT/floor.log" &
+  | while read -r t; do echo "$t $(curl -ks -o /dev/null -w '%{redirect_url}' "$SCHEME://127.0.0.1:$PRESIGN_PORT/r/$t")"; done \
+  >"$OUT/links.txt"
+[ "$(grep -c ' http' "$OUT/links.txt")" = "$IMAGES" ] || { echo "page.sh: no presigned URL for some images" >&2; exit 1; }
+echo "services speak: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$SCHEME://127.0.0.1:$PRESIGN_PORT/health")" >&2
+env "${TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$FLOOR_PORT" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
 PIDS+=($!)
 floor_PID=$!
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$FLOOR_PORT/r/0" && break; sleep 0.1; done
+for _ in $(seq 100); do curl -ks -o /dev/null "$SCHEME://127.0.0.1:$FLOOR_PORT/health" && break; sleep 0.1; done
 
-python3 - "$OUT/emulator.json" "$OUT/locations.txt" "$OUT/spec.json" "$presign_PID" "$proxy_PID" "$floor_PID" \
-    "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT" <<'PY'
+python3 - "$OUT/emulator.json" "$OUT/links.txt" "$OUT/spec.json" "$presign_PID" "$proxy_PID" "$floor_PID" \
+    "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT" "$SCHEME" "$SPKI" <<'PY'
 import json, sys
-emu, locations, spec = json.load(open(sys.argv[1])), open(sys.argv[2]).read().split(), sys.argv[3]
+emu, spec = json.load(open(sys.argv[1])), sys.argv[3]
+locations = [line.split(" ", 1)[1] for line in open(sys.argv[2]).read().splitlines()]
 presign, proxy, floor = (int(p) for p in sys.argv[4:7])
-origin = lambda port: f"http://127.0.0.1:{port}"
+scheme, spki = sys.argv[10:12]
+origin = lambda port: f"{scheme}://127.0.0.1:{port}"
 mode = lambda pid, port, paths: {"pid": pid, "origin": origin(port), "urls": [f"{origin(port)}/r/{p}" for p in paths]}
-json.dump({"modes": {
+json.dump({"chromium_args": [f"--ignore-certificate-errors-spki-list={spki}"] if spki else [], "modes": {
     "presign": mode(presign, sys.argv[7], emu["tokens"]),
     "proxy": mode(proxy, sys.argv[8], emu["tokens"]),
-    "floor": mode(floor, sys.argv[9], range(len(locations))),
+    "floor": mode(floor, sys.argv[9], emu["tokens"]),
     # No hop at all: the presigned URLs themselves, as /v1/resolve?mode=presign returns them.
     "direct": {"pid": presign, "origin": origin(sys.argv[7]), "urls": locations},
 }}, open(spec, "w"))
 PY
-echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms" | tee "$OUT/summary.txt"
+echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms, services and store over $SCHEME" | tee "$OUT/summary.txt"
 node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" | tee -a "$OUT/summary.txt"
 echo "runs: $OUT/runs.jsonl" >&2

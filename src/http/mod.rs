@@ -3,6 +3,7 @@
 
 mod error;
 mod hooks;
+pub mod inflight;
 mod routes;
 
 use std::net::TcpListener;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub label_studio: Option<Arc<LabelStudio>>,
     /// Write-back queue, when Label Studio is configured.
     pub queue: Option<Queue>,
+    /// Requests in flight, counted when serving TLS (HTTP/2); see [`inflight`].
+    pub in_flight: Option<Arc<inflight::InFlight>>,
 }
 
 /// Why the service could not start.
@@ -83,6 +86,7 @@ impl Application {
             resolver,
             label_studio,
             queue,
+            in_flight: config.tls.as_ref().map(|_| Arc::default()),
             config,
         });
         let app_state = state.clone();
@@ -94,8 +98,11 @@ impl Application {
         })
         .workers(workers)
         .disable_signals()
-        .shutdown_timeout(30)
-        .listen(listener)
+        .shutdown_timeout(30);
+        let server = match &state.config.tls {
+            Some(tls) => server.listen_rustls_0_23(listener, (*tls.config).clone()),
+            None => server.listen(listener),
+        }
         .map_err(StartError::Server)?
         .run();
         spawn_sweeper(Arc::downgrade(&state.clone().into_inner()));
@@ -123,6 +130,38 @@ impl Application {
     /// Runs until the server is stopped (via its handle or SIGINT/SIGTERM handled by the caller).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Runs until `stop` resolves, then stops gracefully: no new connections, in-flight
+    /// requests finish. Over HTTP/2 it returns once no request has been in flight for a second,
+    /// without waiting for browsers to close their idle connections.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let in_flight = self.state.in_flight.clone();
+        let (stopping, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            stop.await;
+            log::info!("shutting down: no new connections; finishing in-flight requests");
+            let _ = stopping.send(());
+            handle.stop(true).await;
+        });
+        let Some(in_flight) = in_flight else {
+            return self.server.await;
+        };
+        let idle = async move {
+            if stopped.await.is_ok() {
+                in_flight.settled(Duration::from_secs(1)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            done = self.server => done,
+            () = idle => {
+                log::info!("no request in flight; closing idle HTTP/2 connections");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::inflight::Tracked;
 use super::{ApiError, AppState, hooks};
 use crate::auth::Scope;
 use crate::config::Mode;
@@ -54,14 +55,20 @@ fn resource(path: &str) -> actix_web::Resource {
 }
 
 /// The middleware wrapped around every route: answers CORS preflights, adds the CORS headers
-/// every browser-read response needs, and counts requests by route and status.
+/// every browser-read response needs, counts requests by route and status, and (over TLS)
+/// keeps each request counted as in flight until its body is done.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+) -> Result<ServiceResponse<Tracked<EitherBody<impl MessageBody>>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(next.call(req).await?.map_into_left_body());
+        return Ok(next
+            .call(req)
+            .await?
+            .map_into_left_body()
+            .map_body(|_, b| Tracked::new(b, None)));
     };
+    let in_flight = state.in_flight.as_ref().map(|f| f.enter());
     let origin = state.config.cors_origin.as_str();
     let id = crate::logging::request_id_from(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let started = std::time::Instant::now();
@@ -122,10 +129,12 @@ pub async fn observe(
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Ok(mut v) = HeaderValue::from_str(&id) {
+        // Unique per response: not worth a place in HTTP/2's HPACK table (see `link`).
+        v.set_sensitive(true);
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
-    Ok(res)
+    Ok(res.map_body(|_, body| Tracked::new(body, in_flight)))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -420,8 +429,12 @@ async fn link(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
         // Let the browser reuse the redirect until shortly before the URL expires.
         let margin = (storage.config.ttl / 10).min(300) as i64;
         let max_age = (signed.expires_at - now - margin).max(0);
+        // A presigned URL is a credential, and no two are alike: HTTP/2 sends it as a
+        // never-indexed literal instead of filling the connection's HPACK table with it.
+        let mut location = HeaderValue::try_from(signed.url).map_err(|e| ApiError::internal(&e))?;
+        location.set_sensitive(true);
         return Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, signed.url))
+            .insert_header((header::LOCATION, location))
             .insert_header((header::CACHE_CONTROL, format!("private, max-age={max_age}")))
             .finish());
     }

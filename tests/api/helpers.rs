@@ -51,6 +51,13 @@ impl TestApp {
         self.handle.stop(true).await;
         self.emulator.stop().await;
     }
+
+    /// Stops without waiting for open connections (an HTTP/2 client's idle one would hold a
+    /// graceful stop for the whole shutdown timeout).
+    pub async fn stop_now(self) {
+        self.handle.stop(false).await;
+        self.emulator.stop().await;
+    }
 }
 
 /// `{"error":{"code":..}}` of a response, with its status.
@@ -146,7 +153,13 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let app_port = listener.local_addr().unwrap().port();
     let inline_max = INLINE_MAX.to_string();
-    let public = format!("http://127.0.0.1:{app_port}");
+    // With a TLS certificate the service serves HTTPS, and the test clients trust that certificate.
+    let tls_cert = extra_env
+        .iter()
+        .find(|(k, _)| *k == "LS_PRESIGN_TLS_CERT_FILE")
+        .map(|(_, v)| reqwest::Certificate::from_pem(&std::fs::read(v).unwrap()).unwrap());
+    let scheme = if tls_cert.is_some() { "https" } else { "http" };
+    let public = format!("{scheme}://127.0.0.1:{app_port}");
     let mut vars: HashMap<String, String> = [
         ("OSS_BUCKET", "media"),
         ("OSS_REGION", "cn-hangzhou"),
@@ -181,15 +194,19 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     {
         headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
+    let trusting = || match &tls_cert {
+        Some(cert) => reqwest::Client::builder().add_root_certificate(cert.clone()),
+        None => reqwest::Client::builder(),
+    };
     TestApp {
         base: public,
         emulator,
-        client: reqwest::Client::builder()
+        client: trusting()
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        browser: reqwest::Client::builder()
+        browser: trusting()
             .resolve("vhost.localhost", localhost)
             .resolve("localhost", localhost)
             .build()

@@ -13,3 +13,4 @@ mod resolve;
 mod secrets;
 mod shutdown;
 mod signing;
+mod tls;
