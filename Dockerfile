@@ -28,7 +28,9 @@ USER 10001
 ENV HOST=0.0.0.0 PORT=9090 RUST_LOG=info
 EXPOSE 9090
 STOPSIGNAL SIGTERM
+# HTTPS when the service serves TLS itself (its certificate names the public host, hence -k).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
-    CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1
+    CMD scheme=http; [ -z "$LS_PRESIGN_TLS_CERT_FILE" ] || scheme=https; \
+        curl -fsSk "$scheme://127.0.0.1:${PORT}/health" || exit 1
 ENTRYPOINT ["ls-presign"]
 CMD ["serve"]

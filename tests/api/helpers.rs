@@ -240,6 +240,45 @@ pub async fn wait_until_up(base: &str) {
     panic!("{base} did not start");
 }
 
+/// `ls-presign serve` as its own process on a free port of 127.0.0.1 (`RUST_LOG=info`), with
+/// nothing else in its environment but `env`. Its stderr is kept for [`sigterm_and_wait`].
+pub fn spawn_serve(env: &[(&str, &str)]) -> (std::process::Child, u16) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))
+        .arg("serve")
+        .env_clear()
+        .envs([("HOST", "127.0.0.1"), ("PORT", &port.to_string()), ("RUST_LOG", "info")])
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
+/// Sends SIGTERM, then waits for the process: its exit status, its stderr, and how long it took.
+pub async fn sigterm_and_wait(
+    mut child: std::process::Child,
+) -> (std::process::ExitStatus, String, std::time::Duration) {
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let sent = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        (status, err, sent.elapsed())
+    })
+    .await
+    .unwrap()
+}
+
 /// A token minted through the CLI, as an operator would.
 pub fn cli_token(secret: &str, scope: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))

@@ -3,8 +3,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ls_presign::config::{Config, Env};
 use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
@@ -102,30 +101,20 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
     )
     .unwrap();
     emulator.put_object("media", "slow.png", "PNGDATA".into(), "image/png");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let secret = "tls-shutdown-link-secret-0123456789";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ls-presign"))
-        .arg("serve")
-        .env_clear()
-        .envs([
-            ("HOST", "127.0.0.1"),
-            ("PORT", &port.to_string()),
-            ("RUST_LOG", "info"),
-            ("OSS_BUCKET", "media"),
-            ("OSS_REGION", "cn-hangzhou"),
-            ("OSS_ENDPOINT", &emulator.endpoint()),
-            ("OSS_ADDRESSING_STYLE", "path"),
-            ("OSS_ACCESS_KEY_ID", ak),
-            ("OSS_ACCESS_KEY_SECRET", sk),
-            ("LS_PRESIGN_MODE", "proxy"),
-            ("LS_PRESIGN_SECRET", secret),
-            ("LS_PRESIGN_TLS_CERT_FILE", cert.to_str().unwrap()),
-            ("LS_PRESIGN_TLS_KEY_FILE", key.to_str().unwrap()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let endpoint = emulator.endpoint();
+    let (child, port) = crate::helpers::spawn_serve(&[
+        ("OSS_BUCKET", "media"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ENDPOINT", &endpoint),
+        ("OSS_ADDRESSING_STYLE", "path"),
+        ("OSS_ACCESS_KEY_ID", ak),
+        ("OSS_ACCESS_KEY_SECRET", sk),
+        ("LS_PRESIGN_MODE", "proxy"),
+        ("LS_PRESIGN_SECRET", secret),
+        ("LS_PRESIGN_TLS_CERT_FILE", cert.to_str().unwrap()),
+        ("LS_PRESIGN_TLS_KEY_FILE", key.to_str().unwrap()),
+    ]);
     let base = format!("https://127.0.0.1:{port}");
     let client = trusting(&cert).build().unwrap();
     let mut up = false;
@@ -154,27 +143,12 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let sent = Instant::now();
-    let (status, log) = tokio::task::spawn_blocking(move || {
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        (status, err)
-    })
-    .await
-    .unwrap();
+    let (status, log, took) = crate::helpers::sigterm_and_wait(child).await;
     assert!(status.success(), "exit status {status:?}\n{log}");
     assert_eq!(read.await.unwrap(), (200, "PNGDATA".into()), "{log}");
     assert!(log.contains("closing idle HTTP/2 connections"), "{log}");
     // actix-web alone would wait for the idle connection until its 30 s shutdown timeout.
-    assert!(sent.elapsed() < Duration::from_secs(15), "{:?}\n{log}", sent.elapsed());
+    assert!(took < Duration::from_secs(15), "{took:?}\n{log}");
     assert!(client.get(format!("{base}/health")).send().await.is_err());
     emulator.stop().await;
 }
