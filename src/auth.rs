@@ -2,7 +2,7 @@
 //! scope each, plus Label Studio ML-backend Basic auth.
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Validation;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +77,8 @@ pub enum AuthError {
 pub struct Authenticator {
     keys: KeyRing,
     validation: Validation,
-    basic: Option<(String, SecretString)>,
+    /// The ML-backend Basic credentials as the header carries them decoded: `user:password`.
+    basic: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -88,13 +89,14 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn new(keys: KeyRing, basic: Option<(String, SecretString)>) -> Self {
-        // The algorithm is pinned per key by the ring; this one is replaced there.
-        let mut validation = Validation::new(Algorithm::HS256);
+        // Built with the ring's algorithm, so the ring checks tokens under it as it is.
+        let mut validation = Validation::new(keys.algorithm());
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 30;
+        let basic = basic.map(|(user, pass)| SecretString::from(format!("{user}:{}", pass.expose_secret())));
         Authenticator {
             keys,
             validation,
@@ -154,12 +156,11 @@ impl Authenticator {
     }
 
     fn check_basic(&self, value: &str) -> Result<(), AuthError> {
-        let (user, pass) = self.basic.as_ref().ok_or(AuthError::Basic)?;
+        let expected = self.basic.as_ref().ok_or(AuthError::Basic)?;
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(value)
             .map_err(|_| AuthError::Basic)?;
-        let expected = format!("{user}:{}", pass.expose_secret());
-        if constant_time_eq(&decoded, expected.as_bytes()) {
+        if constant_time_eq(&decoded, expected.expose_secret().as_bytes()) {
             Ok(())
         } else {
             Err(AuthError::Basic)

@@ -5,6 +5,8 @@
 //! an RSA public key) are refused. Old keys stay in the ring for verification only, so a secret
 //! can be rotated without breaking links already stored in Label Studio.
 
+use std::borrow::Cow;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -14,14 +16,23 @@ use sha2::{Digest, Sha256};
 /// A key that verifies tokens.
 struct Verifier {
     kid: String,
-    algorithm: Algorithm,
     key: DecodingKey,
 }
 
-/// Keys to sign with (at most one) and to verify with (current first).
+/// Keys to sign with (at most one) and to verify with (current first), all of one algorithm.
 pub struct KeyRing {
-    signer: Option<(String, Algorithm, EncodingKey)>,
+    /// The algorithm of every key in the ring: the only one a token may name.
+    algorithm: Algorithm,
+    /// The header of every minted token (algorithm and `kid`), with the key that signs.
+    signer: Option<(Header, EncodingKey)>,
     verifiers: Vec<Verifier>,
+}
+
+/// The header of tokens signed with the key `kid`.
+fn header(algorithm: Algorithm, kid: String) -> Header {
+    let mut header = Header::new(algorithm);
+    header.kid = Some(kid);
+    header
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -57,14 +68,13 @@ impl KeyRing {
             .chain(previous)
             .map(|s| Verifier {
                 kid: hmac_kid(s),
-                algorithm: Algorithm::HS256,
                 key: DecodingKey::from_secret(s.expose_secret().as_bytes()),
             })
             .collect();
         KeyRing {
+            algorithm: Algorithm::HS256,
             signer: Some((
-                hmac_kid(current),
-                Algorithm::HS256,
+                header(Algorithm::HS256, hmac_kid(current)),
                 EncodingKey::from_secret(current.expose_secret().as_bytes()),
             )),
             verifiers,
@@ -85,7 +95,7 @@ impl KeyRing {
                     _ => EncodingKey::from_ec_pem(pem),
                 }
                 .map_err(|e| bad("private key", &kid, e))?;
-                Some((kid, algorithm, key))
+                Some((header(algorithm, kid), key))
             }
             None => None,
         };
@@ -97,14 +107,20 @@ impl KeyRing {
                     _ => DecodingKey::from_ec_pem(pem),
                 }
                 .map_err(|e| bad("public key", kid, e))?;
-                Ok(Verifier {
-                    kid: kid.clone(),
-                    algorithm,
-                    key,
-                })
+                Ok(Verifier { kid: kid.clone(), key })
             })
             .collect::<Result<Vec<_>, KeyError>>()?;
-        Ok(KeyRing { signer, verifiers })
+        Ok(KeyRing {
+            algorithm,
+            signer,
+            verifiers,
+        })
+    }
+
+    /// The algorithm of every key in the ring. A [`Validation`] built with it is used by
+    /// [`KeyRing::decode`] as it is; any other is copied with the algorithm pinned to it.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// Whether this ring can mint tokens.
@@ -114,14 +130,12 @@ impl KeyRing {
 
     /// Signs `claims` with the current key (`None` when the ring only verifies).
     pub fn encode<T: Serialize>(&self, claims: &T) -> Option<String> {
-        let (kid, algorithm, key) = self.signer.as_ref()?;
-        let mut header = Header::new(*algorithm);
-        header.kid = Some(kid.clone());
-        jsonwebtoken::encode(&header, claims, key).ok()
+        let (header, key) = self.signer.as_ref()?;
+        jsonwebtoken::encode(header, claims, key).ok()
     }
 
     /// Verifies `token` with the key its `kid` names (the current key when it names none),
-    /// under `validation` with the algorithm pinned to that key's.
+    /// under `validation` with the algorithm pinned to the ring's (see [`KeyRing::algorithm`]).
     pub fn decode<T: DeserializeOwned>(&self, token: &str, validation: &Validation) -> Result<T, KeyError> {
         let header = jsonwebtoken::decode_header(token)?;
         let verifier = match &header.kid {
@@ -135,9 +149,16 @@ impl KeyRing {
                 .first()
                 .ok_or_else(|| KeyError::Key("no verification key configured".into()))?,
         };
-        let mut v = validation.clone();
-        v.algorithms = vec![verifier.algorithm];
-        Ok(jsonwebtoken::decode::<T>(token, &verifier.key, &v)?.claims)
+        // Callers build their validation once with the ring's algorithm; only another one is
+        // copied to pin it.
+        let validation = if validation.algorithms == [self.algorithm] {
+            Cow::Borrowed(validation)
+        } else {
+            let mut v = validation.clone();
+            v.algorithms = vec![self.algorithm];
+            Cow::Owned(v)
+        };
+        Ok(jsonwebtoken::decode::<T>(token, &verifier.key, &validation)?.claims)
     }
 }
 
@@ -191,6 +212,29 @@ mod tests {
             token.split('.').nth(1).unwrap(),
             token.split('.').nth(2).unwrap()
         );
+        assert!(ring.decode::<C>(&hs512, &loose()).is_err());
+    }
+
+    #[test]
+    fn a_validation_of_another_algorithm_is_pinned_to_the_ring() {
+        let secret = SecretString::from("a-secret-0123456789xx");
+        let ring = KeyRing::hmac(&secret, &[]);
+        assert_eq!(ring.algorithm(), Algorithm::HS256);
+        let token = ring.encode(&C { x: 3 }).unwrap();
+        let mut rs256 = loose();
+        rs256.algorithms = vec![Algorithm::RS256];
+        assert_eq!(ring.decode::<C>(&token, &rs256).unwrap(), C { x: 3 });
+        let mut wide = loose();
+        wide.algorithms = vec![Algorithm::HS256, Algorithm::HS512];
+        assert_eq!(ring.decode::<C>(&token, &wide).unwrap(), C { x: 3 });
+        // Properly signed with the ring's secret and kid, but HS512: refused all the same.
+        let hs512 = jsonwebtoken::encode(
+            &header(Algorithm::HS512, hmac_kid(&secret)),
+            &C { x: 4 },
+            &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+        )
+        .unwrap();
+        assert!(ring.decode::<C>(&hs512, &wide).is_err());
         assert!(ring.decode::<C>(&hs512, &loose()).is_err());
     }
 }

@@ -4,7 +4,7 @@
 //! each request gets a fresh presigned URL.
 
 use dashmap::DashMap;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, KeyRing};
@@ -49,7 +49,8 @@ impl std::fmt::Debug for LinkSigner {
 
 impl LinkSigner {
     pub fn new(keys: KeyRing) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
+        // Built with the ring's algorithm, so the ring checks tokens under it as it is.
+        let mut validation = Validation::new(keys.algorithm());
         validation.required_spec_claims.clear();
         validation.required_spec_claims.insert("aud".into());
         validation.validate_exp = false;

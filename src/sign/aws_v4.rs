@@ -34,7 +34,9 @@ impl AwsV4 {
             req.method,
             "\n",
             path,
-            "\nX-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=",
+            "\nX-Amz-Algorithm=",
+            FAMILY.algorithm,
+            "&X-Amz-Credential=",
             &day.credential,
             "&X-Amz-Date=",
             &datetime,
@@ -54,7 +56,9 @@ impl AwsV4 {
 
         // URL order follows botocore.
         for piece in [
-            "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=",
+            "?X-Amz-Algorithm=",
+            FAMILY.algorithm,
+            "&X-Amz-Credential=",
             &day.credential,
             "&X-Amz-Date=",
             &datetime,

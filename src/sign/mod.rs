@@ -157,31 +157,9 @@ impl Target {
         self
     }
 
-    /// The host a request for `bucket` goes to.
-    pub fn host_for(&self, bucket: &str) -> String {
-        match self.addressing {
-            Addressing::Virtual => format!("{bucket}.{}", self.host),
-            Addressing::Path | Addressing::Cname => self.host.clone(),
-        }
-    }
-
-    /// The request path for `bucket`/`key`, encoded.
-    pub fn path_for(&self, bucket: &str, key: &str) -> String {
-        let key = encode_path(key);
-        match self.addressing {
-            Addressing::Path => format!("/{bucket}/{key}"),
-            Addressing::Virtual | Addressing::Cname => format!("/{key}"),
-        }
-    }
-
     /// `scheme://host/path` for `bucket`/`key`, without a query.
     pub fn object_url(&self, bucket: &str, key: &str) -> String {
-        format!(
-            "{}://{}{}",
-            self.scheme,
-            self.host_for(bucket),
-            self.path_for(bucket, key)
-        )
+        UrlStart::new(self, bucket, key, 0).url
     }
 }
 
@@ -258,6 +236,7 @@ pub(crate) fn encode(s: &str) -> String {
 }
 
 /// Percent-encodes an object key for a URL path: unreserved characters and `/` stay.
+#[cfg(test)]
 pub(crate) fn encode_path(s: &str) -> String {
     utf8_percent_encode(s, PATH).to_string()
 }
@@ -472,7 +451,7 @@ impl UrlStart {
             url.push('/');
         }
         let key_at = url.len();
-        push_encoded(&mut url, key, true);
+        push_encoded(&mut url, key);
         let end = url.len();
         UrlStart {
             url,
@@ -497,9 +476,10 @@ impl Presigned {
     }
 }
 
-/// Appends `s` percent-encoded with `set`, without an intermediate string.
-pub(crate) fn push_encoded(out: &mut String, s: &str, path: bool) {
-    for chunk in utf8_percent_encode(s, if path { PATH } else { UNRESERVED }) {
+/// Appends the object key `s` percent-encoded for a URL path (see [`PATH`]), without an
+/// intermediate string.
+pub(crate) fn push_encoded(out: &mut String, s: &str) {
+    for chunk in utf8_percent_encode(s, PATH) {
         out.push_str(chunk);
     }
 }

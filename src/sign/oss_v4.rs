@@ -39,12 +39,16 @@ impl OssV4 {
             c.push("&x-oss-security-token=");
             c.push(t);
         }
-        c.push("&x-oss-signature-version=OSS4-HMAC-SHA256\n\n\nUNSIGNED-PAYLOAD");
+        for piece in ["&x-oss-signature-version=", FAMILY.algorithm, "\n\n\nUNSIGNED-PAYLOAD"] {
+            c.push(piece);
+        }
         let signature = self.key.sign(&day, &datetime, c);
 
         // URL order follows the official SDK.
         for piece in [
-            "?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-date=",
+            "?x-oss-signature-version=",
+            FAMILY.algorithm,
+            "&x-oss-date=",
             &datetime,
             "&x-oss-expires=",
             &expires,
