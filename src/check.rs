@@ -70,7 +70,7 @@ pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
         check_object(&mut r, &resolver, &object).await;
     }
     if let Some(ls) = &config.label_studio {
-        match LabelStudio::new(&ls.url, ls.api_key.clone(), ls.timeout) {
+        match LabelStudio::from_config(ls) {
             Ok(client) => match client.ping().await {
                 Ok(()) => r.line(
                     true,

@@ -223,6 +223,29 @@ impl<'a> Env<'a> {
         (self.lookup)(name).filter(|v| !v.is_empty())
     }
 
+    /// `name`'s value, or the text of the file that `{name}_FILE` names (`true`): one, not both.
+    fn value_or_file(&self, name: &str) -> Result<Option<(String, bool)>, ConfigError> {
+        let file = format!("{name}_FILE");
+        match (self.get(name), self.get(&file)) {
+            (Some(_), Some(_)) => Err(err(name, format!("set {name} or {file}, not both"))),
+            (Some(value), None) => Ok(Some((value, false))),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map(|text| Some((text, true)))
+                .map_err(|e| err(&file, format!("{path}: {e}"))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Two settings that only make sense together: both, or neither.
+    fn pair(&self, a: &str, b: &str) -> Result<Option<(String, String)>, ConfigError> {
+        match (self.get(a), self.get(b)) {
+            (Some(x), Some(y)) => Ok(Some((x, y))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(err(b, format!("required when {a} is set"))),
+            (None, Some(_)) => Err(err(a, format!("required when {b} is set"))),
+        }
+    }
+
     fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
     where
         T::Err: fmt::Display,
@@ -249,22 +272,14 @@ impl Config {
                 "must be an http(s) base URL without a query",
             ));
         }
-        let secret = match (env.get("LS_PRESIGN_SECRET"), env.get("LS_PRESIGN_SECRET_FILE")) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    "LS_PRESIGN_SECRET",
-                    "set LS_PRESIGN_SECRET or LS_PRESIGN_SECRET_FILE, not both",
-                ));
+        // From a file, a trailing newline is not part of the secret.
+        let secret = env.value_or_file("LS_PRESIGN_SECRET")?.map(|(s, from_file)| {
+            if from_file {
+                s.trim_end_matches(['\r', '\n']).to_owned()
+            } else {
+                s
             }
-            (Some(s), None) => Some(s),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(&path)
-                    .map_err(|e| err("LS_PRESIGN_SECRET_FILE", format!("{path}: {e}")))?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_owned(),
-            ),
-            (None, None) => None,
-        };
+        });
         if let Some(s) = &secret
             && s.len() < 16
         {
@@ -325,12 +340,9 @@ impl Config {
             tls,
             storages,
             label_studio: label_studio(env)?,
-            basic_auth: match (env.get("BASIC_AUTH_USER"), env.get("BASIC_AUTH_PASS")) {
-                (Some(u), Some(p)) => Some((u, SecretString::from(p))),
-                (None, None) => None,
-                (Some(_), None) => return Err(err("BASIC_AUTH_PASS", "required when BASIC_AUTH_USER is set")),
-                (None, Some(_)) => return Err(err("BASIC_AUTH_USER", "required when BASIC_AUTH_PASS is set")),
-            },
+            basic_auth: env
+                .pair("BASIC_AUTH_USER", "BASIC_AUTH_PASS")?
+                .map(|(u, p)| (u, SecretString::from(p))),
             queue_capacity: env.parse("LS_PRESIGN_QUEUE_CAPACITY")?.unwrap_or(50_000),
             writeback_concurrency: env
                 .parse::<usize>("LS_PRESIGN_WRITEBACK_CONCURRENCY")?
@@ -370,20 +382,10 @@ impl Config {
 }
 
 fn previous_secrets(env: &Env<'_>) -> Result<Vec<SecretString>, ConfigError> {
-    let text = match (
-        env.get("LS_PRESIGN_PREVIOUS_SECRETS"),
-        env.get("LS_PRESIGN_PREVIOUS_SECRETS_FILE"),
-    ) {
-        (Some(list), None) => list.replace(',', "\n"),
-        (None, Some(path)) => std::fs::read_to_string(&path)
-            .map_err(|e| err("LS_PRESIGN_PREVIOUS_SECRETS_FILE", format!("{path}: {e}")))?,
-        (None, None) => return Ok(vec![]),
-        (Some(_), Some(_)) => {
-            return Err(err(
-                "LS_PRESIGN_PREVIOUS_SECRETS",
-                "set LS_PRESIGN_PREVIOUS_SECRETS or LS_PRESIGN_PREVIOUS_SECRETS_FILE, not both",
-            ));
-        }
+    let text = match env.value_or_file("LS_PRESIGN_PREVIOUS_SECRETS")? {
+        None => return Ok(vec![]),
+        Some((lines, true)) => lines,
+        Some((list, false)) => list.replace(',', "\n"),
     };
     Ok(text
         .lines()
@@ -434,11 +436,8 @@ fn token_keys(env: &Env<'_>) -> Result<Option<TokenKeys>, ConfigError> {
 }
 
 fn label_studio(env: &Env<'_>) -> Result<Option<LabelStudioConfig>, ConfigError> {
-    let (url, key) = match (env.get("LABEL_STUDIO_URL"), env.get("LABEL_STUDIO_API_KEY")) {
-        (None, None) => return Ok(None),
-        (Some(_), None) => return Err(err("LABEL_STUDIO_API_KEY", "required when LABEL_STUDIO_URL is set")),
-        (None, Some(_)) => return Err(err("LABEL_STUDIO_URL", "required when LABEL_STUDIO_API_KEY is set")),
-        (Some(u), Some(k)) => (u, k),
+    let Some((url, key)) = env.pair("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY")? else {
+        return Ok(None);
     };
     let parsed = url::Url::parse(&url).map_err(|e| err("LABEL_STUDIO_URL", format!("{url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -456,15 +455,13 @@ fn label_studio(env: &Env<'_>) -> Result<Option<LabelStudioConfig>, ConfigError>
 fn tls(env: &Env<'_>) -> Result<Option<crate::tls::Identity>, ConfigError> {
     const CERT: &str = "LS_PRESIGN_TLS_CERT_FILE";
     const KEY: &str = "LS_PRESIGN_TLS_KEY_FILE";
-    match (env.get(CERT), env.get(KEY)) {
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(err(KEY, format!("required when {CERT} is set"))),
-        (None, Some(_)) => Err(err(CERT, format!("required when {KEY} is set"))),
-        (Some(cert), Some(key)) => match crate::tls::load(Path::new(&cert), Path::new(&key)) {
-            Ok(identity) => Ok(Some(identity)),
-            Err(crate::tls::LoadError::Cert(e)) => Err(err(CERT, e)),
-            Err(crate::tls::LoadError::Key(e)) => Err(err(KEY, e)),
-        },
+    let Some((cert, key)) = env.pair(CERT, KEY)? else {
+        return Ok(None);
+    };
+    match crate::tls::load(Path::new(&cert), Path::new(&key)) {
+        Ok(identity) => Ok(Some(identity)),
+        Err(crate::tls::LoadError::Cert(e)) => Err(err(CERT, e)),
+        Err(crate::tls::LoadError::Key(e)) => Err(err(KEY, e)),
     }
 }
 

@@ -68,6 +68,11 @@ pub struct TaskPage {
 }
 
 impl LabelStudio {
+    /// The Label Studio of `LABEL_STUDIO_URL` and its settings.
+    pub fn from_config(c: &crate::config::LabelStudioConfig) -> Result<LabelStudio, reqwest::Error> {
+        Self::new(&c.url, c.api_key.clone(), c.timeout)
+    }
+
     /// `api_key` is a legacy token or a Personal Access Token (a JWT); which one is detected.
     pub fn new(base: &str, api_key: SecretString, timeout: Duration) -> Result<LabelStudio, reqwest::Error> {
         let credential = if is_refresh_jwt(api_key.expose_secret()) {
@@ -103,23 +108,19 @@ impl LabelStudio {
     }
 
     pub async fn get_task(&self, id: u64) -> Result<Value, LsError> {
-        let what = format!("GET /api/tasks/{id}/");
-        match self
-            .send(reqwest::Method::GET, &format!("/api/tasks/{id}/"), None, &what)
-            .await
-        {
-            Err(LsError::Status { status: 404, .. }) => Err(LsError::TaskGone(id)),
-            other => other,
-        }
+        self.task_call(reqwest::Method::GET, id, None).await
     }
 
     /// Replaces the task's `data` (and `meta`) — LS's PATCH replaces each given field whole.
     pub async fn patch_task(&self, id: u64, body: &Value) -> Result<Value, LsError> {
-        let what = format!("PATCH /api/tasks/{id}/");
-        match self
-            .send(reqwest::Method::PATCH, &format!("/api/tasks/{id}/"), Some(body), &what)
-            .await
-        {
+        self.task_call(reqwest::Method::PATCH, id, Some(body)).await
+    }
+
+    /// `METHOD /api/tasks/{id}/`; a 404 means the task is gone.
+    async fn task_call(&self, method: reqwest::Method, id: u64, body: Option<&Value>) -> Result<Value, LsError> {
+        let path = format!("/api/tasks/{id}/");
+        let what = format!("{method} {path}");
+        match self.send(method, &path, body, &what).await {
             Err(LsError::Status { status: 404, .. }) => Err(LsError::TaskGone(id)),
             other => other,
         }
@@ -129,7 +130,7 @@ impl LabelStudio {
     pub async fn list_tasks(&self, project: u64, page: u64, page_size: u64) -> Result<TaskPage, LsError> {
         let path = format!("/api/tasks/?project={project}&page={page}&page_size={page_size}&fields=all");
         let what = format!("GET /api/tasks/?project={project}&page={page}");
-        let v = match self.send(reqwest::Method::GET, &path, None, &what).await {
+        let mut v = match self.send(reqwest::Method::GET, &path, None, &what).await {
             // Past the last page LS answers 404.
             Err(LsError::Status { status: 404, .. }) => {
                 return Ok(TaskPage {
@@ -143,11 +144,10 @@ impl LabelStudio {
             what: what.clone(),
             detail: detail.to_owned(),
         };
-        let tasks = v
-            .get("tasks")
-            .and_then(Value::as_array)
-            .ok_or_else(|| garbage("no \"tasks\" list"))?
-            .clone();
+        let tasks = match v.get_mut("tasks").map(Value::take) {
+            Some(Value::Array(tasks)) => tasks,
+            _ => return Err(garbage("no \"tasks\" list")),
+        };
         let total = v.get("total").and_then(Value::as_u64).unwrap_or(tasks.len() as u64);
         Ok(TaskPage { tasks, total })
     }

@@ -44,7 +44,11 @@ impl Metrics {
     /// Counts one HTTP request by route pattern and status.
     pub fn request(&self, route: &str, status: u16) {
         if let Some(by_status) = self.requests.get(route) {
-            by_status.entry(status).or_default().fetch_add(1, Ordering::Relaxed);
+            // Read locks only, once a route has seen this status: every worker counts here.
+            match by_status.get(&status) {
+                Some(count) => count.fetch_add(1, Ordering::Relaxed),
+                None => by_status.entry(status).or_default().fetch_add(1, Ordering::Relaxed),
+            };
             return;
         }
         self.requests

@@ -134,22 +134,43 @@ impl Resolver {
 
     /// The presigned URL for `uri` in the current time window (from the cache when possible).
     pub fn presigned(&self, uri: &StorageUri, method: &str, now: i64) -> Result<CachedUrl, ResolveError> {
-        let (index, storage) = self.storages.find(uri)?;
+        Ok(self.presigned_in(self.storages.find(uri)?, uri, method, now))
+    }
+
+    /// [`Resolver::presigned`] in the storage `uri` was already found in (`Storages::find`).
+    pub fn presigned_in(
+        &self,
+        (index, storage): (usize, &crate::storage::Storage),
+        uri: &StorageUri,
+        method: &str,
+        now: i64,
+    ) -> CachedUrl {
         let c = &storage.config;
         let signed_at = now - now.rem_euclid(c.window as i64);
-        Ok(self.cache.get_or_sign(UrlCache::key(index, method, &uri.key), now, || {
+        self.cache.get_or_sign(UrlCache::key(index, method, &uri.key), now, || {
             let started = Instant::now();
             let url = storage.presign_url(method, &uri.key, signed_at, c.ttl);
             self.metrics.signed(started.elapsed());
             (url, signed_at + c.ttl as i64, signed_at + c.window as i64)
-        }))
+        })
     }
 
     /// The stable link for `uri`.
     pub fn link(&self, uri: &StorageUri) -> Result<String, ResolveError> {
         self.storages.find(uri)?;
+        self.mint_link(uri)
+    }
+
+    /// The stable link for a `uri` whose storage is known to be configured.
+    fn mint_link(&self, uri: &StorageUri) -> Result<String, ResolveError> {
         let links = self.links.as_ref().ok_or(ResolveError::NoLinkSecret)?;
         Ok(format!("{}/r/{}", self.public_url, links.mint(uri)))
+    }
+
+    /// The storage URI behind `s`, when `s` is one of this service's valid stable links.
+    pub fn link_target(&self, s: &str) -> Option<StorageUri> {
+        let token = s.strip_prefix(self.public_url.as_str())?.strip_prefix("/r/")?;
+        self.links.as_ref()?.verify(token).ok()
     }
 
     /// The link signer, when a secret is configured.
@@ -171,17 +192,26 @@ impl Resolver {
 
     /// Resolves one URI as `output`, or as its storage's mode when `None`.
     pub async fn resolve(&self, uri: &StorageUri, output: Option<Output>, now: i64) -> Result<String, ResolveError> {
-        let (_, storage) = self.storages.find(uri)?;
-        match output.unwrap_or(Output::for_mode(storage.config.mode)) {
-            Output::Presign => Ok(self.presigned(uri, "GET", now)?.url),
-            Output::Link => self.link(uri),
+        let found = self.storages.find(uri)?;
+        match output.unwrap_or(Output::for_mode(found.1.config.mode)) {
+            Output::Presign => Ok(self.presigned_in(found, uri, "GET", now).url),
+            Output::Link => self.mint_link(uri),
             Output::Inline => self.data_url(uri).await,
         }
     }
 
     /// Rewrites every reference in a JSON document.
     pub async fn rewrite(&self, src: &[u8], output: Option<Output>, now: i64) -> Result<Rewritten, RewriteError> {
-        let doc = Document::scan(src)?;
+        self.rewrite_scanned(&Document::scan(src)?, output, now).await
+    }
+
+    /// [`Resolver::rewrite`] of a document already scanned.
+    pub async fn rewrite_scanned(
+        &self,
+        doc: &Document<'_>,
+        output: Option<Output>,
+        now: i64,
+    ) -> Result<Rewritten, RewriteError> {
         let found = doc.reference_count();
         if found > self.max_references {
             return Err(RewriteError::TooManyReferences {

@@ -103,7 +103,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
         .clone()
         .ok_or("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: required for sync")?;
     let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
-    let ls = LabelStudio::new(&ls_config.url, ls_config.api_key, ls_config.timeout).map_err(|e| e.to_string())?;
+    let ls = LabelStudio::from_config(&ls_config).map_err(|e| e.to_string())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

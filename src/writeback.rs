@@ -83,7 +83,7 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
         return Ok(Plan::AlreadyDone);
     }
     let out = resolver
-        .rewrite(&src, Some(Output::Link), now)
+        .rewrite_scanned(&doc, Some(Output::Link), now)
         .await
         .map_err(|e| resolve_err(e.to_string()))?;
     if let Some(f) = out.failures.first() {
@@ -113,7 +113,7 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
 
 /// Plans and, unless `dry_run`, writes one task back.
 pub async fn process(resolver: &Resolver, ls: &LabelStudio, task: &Value, dry_run: bool) -> Outcome {
-    let id = task.get("id").and_then(Value::as_u64).unwrap_or(0);
+    let id = task_id(task).unwrap_or(0);
     let result = async {
         match plan(resolver, task, crate::now()).await? {
             Plan::AlreadyDone => Ok(Outcome::AlreadyDone),
@@ -154,8 +154,8 @@ pub struct QueueFull {
 pub struct Queue {
     tx: mpsc::Sender<Value>,
     resolver: Arc<Resolver>,
-    /// Tasks taken from the channel and not finished yet.
-    in_flight: Arc<AtomicUsize>,
+    /// Tasks accepted and not finished yet, queued or being written back.
+    pending: Arc<AtomicUsize>,
 }
 
 impl Queue {
@@ -166,21 +166,20 @@ impl Queue {
         let queue = Queue {
             tx,
             resolver,
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            pending: Arc::new(AtomicUsize::new(0)),
         };
         let depth = queue.clone();
         tokio::spawn(async move {
             let permits = Arc::new(Semaphore::new(concurrency.max(1)));
             while let Some(task) = rx.recv().await {
-                depth.in_flight.fetch_add(1, Ordering::SeqCst);
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
                 worker_resolver.metrics.set_queue_depth(depth.len());
-                let (resolver, ls, in_flight) = (worker_resolver.clone(), ls.clone(), depth.in_flight.clone());
+                let (resolver, ls, pending) = (worker_resolver.clone(), ls.clone(), depth.pending.clone());
                 tokio::spawn(async move {
                     process(&resolver, &ls, &task, false).await;
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    pending.fetch_sub(1, Ordering::SeqCst);
                     drop(permit);
                 });
             }
@@ -202,7 +201,7 @@ impl Queue {
     pub async fn drain(&self, timeout: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let left = self.len() + self.in_flight.load(Ordering::SeqCst);
+            let left = self.pending.load(Ordering::SeqCst);
             if left == 0 || tokio::time::Instant::now() >= deadline {
                 return left;
             }
@@ -213,24 +212,17 @@ impl Queue {
     /// Queues all of `tasks`, or none when they don't all fit.
     pub fn push_all(&self, tasks: Vec<Value>) -> Result<usize, QueueFull> {
         let wanted = tasks.len();
-        let free = self.tx.capacity();
-        if wanted > free {
-            return Err(QueueFull { free, wanted });
-        }
-        let mut queued = 0;
-        for t in tasks {
-            // Only this method sends, and it checked for room above; a concurrent webhook may
-            // have taken some, in which case the rest is refused rather than waited for.
-            if self.tx.try_send(t).is_err() {
-                return Err(QueueFull {
-                    free: self.tx.capacity(),
-                    wanted: wanted - queued,
-                });
-            }
-            queued += 1;
+        // Every slot at once, so a concurrent webhook cannot leave this batch half queued.
+        let permits = self.tx.try_reserve_many(wanted).map_err(|_| QueueFull {
+            free: self.tx.capacity(),
+            wanted,
+        })?;
+        self.pending.fetch_add(wanted, Ordering::SeqCst);
+        for (permit, task) in permits.zip(tasks) {
+            permit.send(task);
         }
         self.resolver.metrics.set_queue_depth(self.len());
-        Ok(queued)
+        Ok(wanted)
     }
 }
 

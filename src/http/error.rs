@@ -65,7 +65,7 @@ impl From<serde_json::Error> for ApiError {
 impl From<crate::rewrite::JsonError> for ApiError {
     fn from(e: crate::rewrite::JsonError) -> Self {
         if e.too_deep() {
-            ApiError::bad_request("json_too_deep", "the JSON nests deeper than 128 levels")
+            ApiError::bad_request("json_too_deep", crate::rewrite::JsonError::TooDeep.to_string())
         } else {
             ApiError::bad_request("invalid_json", e.to_string())
         }
@@ -106,5 +106,41 @@ impl From<ResolveError> for ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         ResolveError::from(e).into()
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        let (status, code) = match e {
+            AuthError::Missing => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AuthError::Basic => (StatusCode::UNAUTHORIZED, "bad_basic_auth"),
+            AuthError::Invalid(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            AuthError::Scope { .. } | AuthError::BasicScope => (StatusCode::FORBIDDEN, "insufficient_scope"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<crate::labelstudio::LsError> for ApiError {
+    fn from(e: crate::labelstudio::LsError) -> Self {
+        match e {
+            crate::labelstudio::LsError::TaskGone(id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "task_not_found",
+                format!("Label Studio has no task {id}"),
+            ),
+            other => {
+                log::warn!("Label Studio call failed: {other}");
+                ApiError::new(StatusCode::BAD_GATEWAY, "label_studio_error", other.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::writeback::QueueFull> for ApiError {
+    fn from(e: crate::writeback::QueueFull) -> Self {
+        log::error!("webhook refused: {e}");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
     }
 }

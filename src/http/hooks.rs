@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 
 use super::routes::read_json_body;
 use super::{ApiError, AppState};
-use crate::auth::{AuthError, Scope};
-use crate::labelstudio::LsError;
+use crate::auth::Scope;
 use crate::resolve::Output;
 
 /// Model version reported to Label Studio.
@@ -19,15 +18,7 @@ fn model_version() -> String {
 /// Checks the request's credentials for `scope`.
 pub fn authorize(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<(), ApiError> {
     let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-    state.auth.check(header, scope).map_err(|e| {
-        let (status, code) = match e {
-            AuthError::Missing => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            AuthError::Basic => (StatusCode::UNAUTHORIZED, "bad_basic_auth"),
-            AuthError::Invalid(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            AuthError::Scope { .. } | AuthError::BasicScope => (StatusCode::FORBIDDEN, "insufficient_scope"),
-        };
-        ApiError::new(status, code, e.to_string())
-    })
+    Ok(state.auth.check(header, scope)?)
 }
 
 /// ML-backend endpoints need Basic auth only when `BASIC_AUTH_USER`/`BASIC_AUTH_PASS` are set,
@@ -37,20 +28,6 @@ fn authorize_ml(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
         authorize(state, req, Scope::Webhook)
     } else {
         Ok(())
-    }
-}
-
-fn ls_error(e: LsError) -> ApiError {
-    match e {
-        LsError::TaskGone(id) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "task_not_found",
-            format!("Label Studio has no task {id}"),
-        ),
-        other => {
-            log::warn!("Label Studio call failed: {other}");
-            ApiError::new(StatusCode::BAD_GATEWAY, "label_studio_error", other.to_string())
-        }
     }
 }
 
@@ -110,10 +87,7 @@ pub async fn webhook(
         Some(_) => return Err(ApiError::bad_request("invalid_webhook", "\"tasks\" must be a list")),
     };
     let queue = state.queue.as_ref().ok_or_else(not_configured)?;
-    let queued = queue.push_all(tasks).map_err(|e| {
-        log::error!("webhook refused: {e}");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
-    })?;
+    let queued = queue.push_all(tasks)?;
     Ok(HttpResponse::Ok().json(json!({"action": action, "handled": true, "queued": queued})))
 }
 
@@ -162,7 +136,7 @@ pub async fn task(state: web::Data<AppState>, req: HttpRequest, id: web::Path<u6
     authorize(&state, &req, Scope::Resolve)?;
     let ls = state.label_studio.as_ref().ok_or_else(not_configured)?;
     super::routes::within_deadline(&state, async {
-        let task = ls.get_task(*id).await.map_err(ls_error)?;
+        let task = ls.get_task(*id).await?;
         presigned_json(&state, &unlink(&state, task)).await
     })
     .await
@@ -187,7 +161,7 @@ pub async fn project_tasks(
     let page = paging.page.unwrap_or(1).max(1);
     let page_size = paging.page_size.unwrap_or(100).clamp(1, 1000);
     super::routes::within_deadline(&state, async {
-        let got = ls.list_tasks(*project, page, page_size).await.map_err(ls_error)?;
+        let got = ls.list_tasks(*project, page, page_size).await?;
         let tasks: Vec<Value> = got.tasks.into_iter().map(|t| unlink(&state, t)).collect();
         let body =
             json!({"project": *project, "page": page, "page_size": page_size, "total": got.total, "tasks": tasks});
@@ -199,24 +173,20 @@ pub async fn project_tasks(
 /// Replaces this service's stable links in a task with the URIs they name, so the rewrite that
 /// follows produces direct presigned URLs.
 fn unlink(state: &AppState, mut task: Value) -> Value {
-    let prefix = format!("{}/r/", state.config.public_url);
-    let Some(links) = state.resolver.links() else {
-        return task;
-    };
-    fn walk(v: &mut Value, prefix: &str, links: &crate::link::LinkSigner) {
+    fn walk(v: &mut Value, resolver: &crate::resolve::Resolver) {
         match v {
-            Value::String(s) if s.starts_with(prefix) => {
-                if let Ok(uri) = links.verify(&s[prefix.len()..]) {
+            Value::String(s) => {
+                if let Some(uri) = resolver.link_target(s) {
                     *s = uri.to_string();
                 }
             }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, prefix, links)),
-            Value::Object(o) => o.values_mut().for_each(|x| walk(x, prefix, links)),
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, resolver)),
+            Value::Object(o) => o.values_mut().for_each(|x| walk(x, resolver)),
             _ => {}
         }
     }
     if let Some(data) = task.get_mut("data") {
-        walk(data, &prefix, links);
+        walk(data, &state.resolver);
     }
     task
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub queue: Option<Queue>,
     /// Requests in flight, counted when serving TLS (HTTP/2); see [`inflight`].
     pub in_flight: Option<Arc<inflight::InFlight>>,
+    /// `Access-Control-Allow-Origin` as sent on every response (`LS_PRESIGN_CORS_ORIGIN`).
+    pub cors_origin: Option<actix_web::http::header::HeaderValue>,
 }
 
 /// Why the service could not start.
@@ -70,7 +72,7 @@ impl Application {
         let workers = config.workers.max(1);
         let resolver = Arc::new(Resolver::new(&config)?);
         let label_studio = match &config.label_studio {
-            Some(ls) => Some(Arc::new(LabelStudio::new(&ls.url, ls.api_key.clone(), ls.timeout)?)),
+            Some(ls) => Some(Arc::new(LabelStudio::from_config(ls)?)),
             None => None,
         };
         let queue = label_studio.as_ref().map(|ls| {
@@ -87,6 +89,7 @@ impl Application {
             label_studio,
             queue,
             in_flight: config.tls.as_ref().map(|_| Arc::default()),
+            cors_origin: actix_web::http::header::HeaderValue::from_str(&config.cors_origin).ok(),
             config,
         });
         let app_state = state.clone();
@@ -135,32 +138,23 @@ impl Application {
     /// Runs until `stop` resolves, then stops gracefully: no new connections, in-flight
     /// requests finish. Over HTTP/2 it returns once no request has been in flight for a second,
     /// without waiting for browsers to close their idle connections.
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let in_flight = self.state.in_flight.clone();
-        let (stopping, stopped) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            stop.await;
-            log::info!("shutting down: no new connections; finishing in-flight requests");
-            let _ = stopping.send(());
-            handle.stop(true).await;
-        });
-        let Some(in_flight) = in_flight else {
-            return self.server.await;
-        };
-        let idle = async move {
-            if stopped.await.is_ok() {
-                in_flight.settled(Duration::from_secs(1)).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let mut server = self.server;
         tokio::select! {
-            done = self.server => done,
-            () = idle => {
-                log::info!("no request in flight; closing idle HTTP/2 connections");
-                Ok(())
-            }
+            done = &mut server => return done,
+            () = stop => log::info!("shutting down: no new connections; finishing in-flight requests"),
+        }
+        // The stop command is sent at once; awaiting the server carries it out.
+        let _stopped = server.handle().stop(true);
+        match self.state.in_flight.clone() {
+            None => server.await,
+            Some(in_flight) => tokio::select! {
+                done = server => done,
+                () = in_flight.settled(Duration::from_secs(1)) => {
+                    log::info!("no request in flight; closing idle HTTP/2 connections");
+                    Ok(())
+                }
+            },
         }
     }
 }

@@ -69,11 +69,11 @@ pub async fn observe(
             .map_body(|_, b| Tracked::new(b, None)));
     };
     let in_flight = state.in_flight.as_ref().map(|f| f.enter());
-    let origin = state.config.cors_origin.as_str();
     let id = crate::logging::request_id_from(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let id_header = HeaderValue::from_str(&id).ok();
     let started = std::time::Instant::now();
     let mut res = crate::logging::REQUEST_ID
-        .scope(id.clone(), async move {
+        .scope(id, async move {
             let res = if req.method() == Method::OPTIONS
                 && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
             {
@@ -122,14 +122,14 @@ pub async fn observe(
     };
     state.resolver.metrics.request(&route, res.status().as_u16());
     let headers = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(origin) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    if let Some(v) = &state.cors_origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v.clone());
     }
-    if origin != "*" {
+    if state.config.cors_origin != "*" {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
-    if let Ok(mut v) = HeaderValue::from_str(&id) {
+    if let Some(mut v) = id_header {
         // Unique per response: not worth a place in HTTP/2's HPACK table (see `link`).
         v.set_sensitive(true);
         headers.insert(HeaderName::from_static("x-request-id"), v);
@@ -172,28 +172,23 @@ async fn openapi() -> HttpResponse {
 /// Readiness: every storage answers signed requests and Label Studio (when configured) answers
 /// with the configured token. `503` with the failing checks otherwise.
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let limit = std::time::Duration::from_secs(3);
+    /// "ok", or why not: each check gets 3 s.
+    async fn outcome<E: std::fmt::Display>(check: impl std::future::Future<Output = Result<(), E>>) -> String {
+        match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 3 s".to_owned(),
+        }
+    }
     let mut checks = serde_json::Map::new();
-    let mut ok = true;
     for (i, s) in state.resolver.storages.all().iter().enumerate() {
         let name = format!("{}://{}", s.config.scheme, s.config.bucket);
-        let result = match tokio::time::timeout(limit, state.resolver.storages.probe(i)).await {
-            Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "no answer within 3 s".to_owned(),
-        };
-        ok &= result == "ok";
-        checks.insert(name, result.into());
+        checks.insert(name, outcome(state.resolver.storages.probe(i)).await.into());
     }
     if let Some(ls) = &state.label_studio {
-        let result = match tokio::time::timeout(limit, ls.ping()).await {
-            Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "no answer within 3 s".to_owned(),
-        };
-        ok &= result == "ok";
-        checks.insert("label_studio".into(), result.into());
+        checks.insert("label_studio".into(), outcome(ls.ping()).await.into());
     }
+    let ok = checks.values().all(|r| r == "ok");
     let status = if ok { "ready" } else { "not_ready" };
     let body = json!({ "status": status, "checks": checks });
     if ok {
@@ -422,10 +417,11 @@ async fn link(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     let uri = links
         .verify(token)
         .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "invalid_link", e.to_string()))?;
-    let (_, storage) = state.resolver.storages.find(&uri)?;
+    let found = state.resolver.storages.find(&uri)?;
+    let storage = found.1;
     if storage.config.mode == Mode::Presign {
         let now = crate::now();
-        let signed = state.resolver.presigned(&uri, "GET", now)?;
+        let signed = state.resolver.presigned_in(found, &uri, "GET", now);
         // Let the browser reuse the redirect until shortly before the URL expires.
         let margin = (storage.config.ttl / 10).min(300) as i64;
         let max_age = (signed.expires_at - now - margin).max(0);
