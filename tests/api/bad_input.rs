@@ -3,14 +3,10 @@
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ls_presign::auth::Scope;
-use ls_presign::keys::KeyRing;
-use ls_presign::link::LinkSigner;
-use ls_presign::uri::StorageUri;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::fake_ls::{FakeLs, Fault, LEGACY_TOKEN};
-use crate::helpers::{LINK_SECRET, TestApp, spawn_app_with};
+use crate::helpers::{LINK_SECRET, TestApp, b64url, mint_link, spawn_app_with};
 
 /// One request and what it must get.
 struct Case {
@@ -57,10 +53,6 @@ impl Case {
         self.content_type = ct;
         self
     }
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
 
 /// The `kid` the service's HMAC key ring puts in its tokens.
@@ -116,8 +108,8 @@ async fn sixty_plus_bad_inputs_get_exact_errors_and_nothing_breaks() {
     let unknown_kid = forge("hs-000000000000", claims(json!({})), LINK_SECRET);
     let alg_none = format!(
         "{}.{}.",
-        b64(&format!(r#"{{"alg":"none","kid":"{kid}"}}"#)),
-        b64(&claims(json!({})).to_string())
+        b64url(&format!(r#"{{"alg":"none","kid":"{kid}"}}"#)),
+        b64url(&claims(json!({})).to_string())
     );
     // RS256 header over an HMAC signature made with the shared secret: the classic confusion.
     let good = forge(&kid, claims(json!({})), LINK_SECRET);
@@ -125,13 +117,11 @@ async fn sixty_plus_bad_inputs_get_exact_errors_and_nothing_breaks() {
     let (_, payload, sig) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
     let confused = format!(
         "{}.{payload}.{sig}",
-        b64(&format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#))
+        b64url(&format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#))
     );
-    let links = LinkSigner::new(KeyRing::hmac(&SecretString::from(LINK_SECRET), &[]));
-    let link = |u: &str| links.mint(&StorageUri::parse(u).unwrap());
+    let link = |u: &str| mint_link(LINK_SECRET, u);
     let good_link = link("oss://media/x.png");
-    let other_links = LinkSigner::new(KeyRing::hmac(&SecretString::from("some-other-secret-000"), &[]));
-    let foreign_link = other_links.mint(&StorageUri::parse("oss://media/x.png").unwrap());
+    let foreign_link = mint_link("some-other-secret-000", "oss://media/x.png");
     let (lh, lp, ls_sig) = {
         let mut p = good_link.split('.');
         (
@@ -142,9 +132,9 @@ async fn sixty_plus_bad_inputs_get_exact_errors_and_nothing_breaks() {
     };
     let altered_link = format!(
         "{lh}.{}.{ls_sig}",
-        b64(r#"{"uri":"oss://media/secret.png","aud":"ls-presign:link"}"#)
+        b64url(r#"{"uri":"oss://media/secret.png","aud":"ls-presign:link"}"#)
     );
-    let none_link = format!("{}.{lp}.", b64(r#"{"alg":"none"}"#));
+    let none_link = format!("{}.{lp}.", b64url(r#"{"alg":"none"}"#));
     let many_refs = serde_json::to_vec(&(0..101).map(|i| format!("oss://media/{i}.png")).collect::<Vec<_>>()).unwrap();
     let basic = |u: &str, p: &str| {
         format!(

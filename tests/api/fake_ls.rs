@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use base64::Engine;
 use serde_json::{Value, json};
+
+use crate::helpers::b64url;
 
 pub const LEGACY_TOKEN: &str = "legacy-token-0123456789";
 
@@ -43,11 +44,10 @@ pub struct FakeLs {
 
 /// A refresh JWT shaped like LS's Personal Access Token (the signature is never checked here).
 pub fn pat() -> String {
-    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     format!(
         "{}.{}.sig",
-        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
-        b64(r#"{"token_type":"refresh","exp":8102975840,"user_id":"1"}"#)
+        b64url(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64url(r#"{"token_type":"refresh","exp":8102975840,"user_id":"1"}"#)
     )
 }
 
@@ -148,12 +148,11 @@ async fn refresh(state: State, body: web::Json<Value>) -> HttpResponse {
     }
     let mut s = state.lock().unwrap();
     s.refreshes += 1;
-    let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
     let exp = ls_presign::now() + 300;
     let access = format!(
         "{}.{}.sig{}",
-        b64(r#"{"alg":"HS256"}"#),
-        b64(&format!(r#"{{"token_type":"access","exp":{exp}}}"#)),
+        b64url(r#"{"alg":"HS256"}"#),
+        b64url(&format!(r#"{{"token_type":"access","exp":{exp}}}"#)),
         s.refreshes
     );
     s.valid_access.push(access.clone());

@@ -2,11 +2,17 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
+use base64::Engine;
 use bytes::Bytes;
 use ls_presign::config::{Config, Env};
 use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use ls_presign::http::{AppState, Application};
+use ls_presign::keys::KeyRing;
+use ls_presign::link::LinkSigner;
+use ls_presign::uri::StorageUri;
+use secrecy::SecretString;
 
 pub const AK: &str = "LTAItestkey0001";
 pub const SK: &str = "test-secret-0123456789abcdef";
@@ -43,6 +49,15 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
 
+    /// The stable link the service gives for `uri` (`POST /v1/resolve?mode=link`).
+    pub async fn link(&self, uri: &str) -> String {
+        let resp = self
+            .post_json("/v1/resolve?mode=link", serde_json::json!([uri]).to_string())
+            .await;
+        let out: serde_json::Value = resp.json().await.unwrap();
+        out[0].as_str().unwrap().to_owned()
+    }
+
     pub fn put(&self, bucket: &str, key: &str, body: impl Into<Bytes>, content_type: &str) {
         self.emulator.put_object(bucket, key, body.into(), content_type);
     }
@@ -65,6 +80,16 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let v: serde_json::Value = resp.json().await.unwrap();
     (status, v["error"]["code"].as_str().unwrap().to_owned())
+}
+
+/// Unpadded base64url, as in JWTs.
+pub fn b64url(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// The stable-link token for `uri` signed with `secret`, as a service with that secret mints it.
+pub fn mint_link(secret: &str, uri: &str) -> String {
+    LinkSigner::new(KeyRing::hmac(&SecretString::from(secret), &[])).mint(&StorageUri::parse(uri).unwrap())
 }
 
 fn bucket(name: &str, region: &str, allow_v1: bool) -> BucketConfig {
@@ -117,32 +142,41 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
                     security_token: Some(STS_TOKEN.into()),
                 },
             ],
-            latency: std::time::Duration::ZERO,
+            latency: Duration::ZERO,
         },
         TcpListener::bind("127.0.0.1:0").unwrap(),
     )
     .unwrap();
     let ep = emulator.endpoint();
     let port = emulator.port();
-    let storage = |scheme: &str, bucket: &str, extra: &str| {
+    let vhost_ep = format!("http://localhost:{port}");
+    let sts_token = format!("session_token = \"{STS_TOKEN}\"");
+    // One `[[storage]]` table; `extra` is more TOML lines.
+    let storage_at = |scheme: &str,
+                      bucket: &str,
+                      region: &str,
+                      endpoint: &str,
+                      style: &str,
+                      (ak, sk): (&str, &str),
+                      extra: &str| {
         format!(
-            "[[storage]]\nscheme = \"{scheme}\"\nbucket = \"{bucket}\"\nregion = \"cn-hangzhou\"\nendpoint = \"{ep}\"\naddressing_style = \"path\"\naccess_key_id = \"{AK}\"\naccess_key_secret = \"{SK}\"\n{extra}\n"
+            "[[storage]]\nscheme = \"{scheme}\"\nbucket = \"{bucket}\"\nregion = \"{region}\"\nendpoint = \"{endpoint}\"\naddressing_style = \"{style}\"\naccess_key_id = \"{ak}\"\naccess_key_secret = \"{sk}\"\n{extra}\n"
         )
+    };
+    // The usual case: cn-hangzhou, path-style on the emulator, the AK/SK credential.
+    let storage = |scheme: &str, bucket: &str, extra: &str| {
+        storage_at(scheme, bucket, "cn-hangzhou", &ep, "path", (AK, SK), extra)
     };
     let toml = [
         storage("oss", "legacy", "signature_version = \"v1\""),
         storage("oss", "v1refused", "signature_version = \"v1\""),
-        storage("s3", "s3media", "").replace("cn-hangzhou", "us-east-1"),
+        storage_at("s3", "s3media", "us-east-1", &ep, "path", (AK, SK), ""),
         storage("oss", "vault", "mode = \"proxy\""),
         storage("oss", "limited", "allowed_prefixes = [\"public/\"]"),
         // The bucket of the captured Label Studio fixtures (oss:// only; their s3:// stays raw).
         storage("oss", "my-bucket", ""),
-        format!(
-            "[[storage]]\nscheme = \"oss\"\nbucket = \"sts\"\nregion = \"cn-hangzhou\"\nendpoint = \"{ep}\"\naddressing_style = \"path\"\naccess_key_id = \"{STS_AK}\"\naccess_key_secret = \"{STS_SK}\"\nsession_token = \"{STS_TOKEN}\"\n"
-        ),
-        format!(
-            "[[storage]]\nscheme = \"oss\"\nbucket = \"vhost\"\nregion = \"cn-beijing\"\nendpoint = \"http://localhost:{port}\"\naddressing_style = \"virtual\"\naccess_key_id = \"{AK}\"\naccess_key_secret = \"{SK}\"\n"
-        ),
+        storage_at("oss", "sts", "cn-hangzhou", &ep, "path", (STS_AK, STS_SK), &sts_token),
+        storage_at("oss", "vhost", "cn-beijing", &vhost_ep, "virtual", (AK, SK), ""),
     ]
     .concat();
     let dir = std::env::temp_dir().join(format!("ls-presign-test-{}-{port}", std::process::id()));
@@ -216,26 +250,27 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     }
 }
 
-/// An emulator with one V4-only bucket (CORS `*`) that accepts `credential`.
-pub fn single_bucket_emulator(bucket_name: &str, credential: Credential) -> Emulator {
+/// An emulator with one V4-only bucket (CORS `*`) that accepts `credential`, answering each
+/// request after `latency`.
+pub fn single_bucket_emulator(bucket_name: &str, credential: Credential, latency: Duration) -> Emulator {
     Emulator::start(
         EmulatorConfig {
             buckets: vec![bucket(bucket_name, "cn-hangzhou", false)],
             credentials: vec![credential],
-            latency: std::time::Duration::ZERO,
+            latency,
         },
         TcpListener::bind("127.0.0.1:0").unwrap(),
     )
     .unwrap()
 }
 
-/// Waits until a service started as a separate process answers `/health` (or panics).
-pub async fn wait_until_up(base: &str) {
+/// Waits until a service started as a separate process answers `/health` to `client` (or panics).
+pub async fn wait_until_up(client: &reqwest::Client, base: &str) {
     for _ in 0..100 {
-        if reqwest::get(format!("{base}/health")).await.is_ok() {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
             return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{base} did not start");
 }
@@ -257,9 +292,7 @@ pub fn spawn_serve(env: &[(&str, &str)]) -> (std::process::Child, u16) {
 }
 
 /// Sends SIGTERM, then waits for the process: its exit status, its stderr, and how long it took.
-pub async fn sigterm_and_wait(
-    mut child: std::process::Child,
-) -> (std::process::ExitStatus, String, std::time::Duration) {
+pub async fn sigterm_and_wait(mut child: std::process::Child) -> (std::process::ExitStatus, String, Duration) {
     let pid = child.id().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -281,10 +314,15 @@ pub async fn sigterm_and_wait(
 
 /// A token minted through the CLI, as an operator would.
 pub fn cli_token(secret: &str, scope: &str) -> String {
+    cli_token_with(&[("LS_PRESIGN_SECRET", secret)], scope)
+}
+
+/// A one-hour token minted through the CLI with nothing else in its environment but `env`.
+pub fn cli_token_with(env: &[(&str, &str)], scope: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))
         .args(["token", "--scope", scope, "--ttl", "1h"])
         .env_clear()
-        .env("LS_PRESIGN_SECRET", secret)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

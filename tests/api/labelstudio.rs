@@ -393,10 +393,7 @@ async fn annotation_scripts_read_tasks_with_direct_urls() {
     let app = app_with_ls(&ls, LEGACY_TOKEN, &[]).await;
     app.put("my-bucket", "s/1.png", "ONE", "image/png");
     // One task still raw, one already written back with a stable link.
-    let link_resp = app
-        .post_json("/v1/resolve?mode=link", r#"["oss://my-bucket/s/1.png"]"#)
-        .await;
-    let link = link_resp.json::<Value>().await.unwrap()[0].as_str().unwrap().to_owned();
+    let link = app.link("oss://my-bucket/s/1.png").await;
     ls.add_task(json!({"id": 1, "project": 9, "data": {"image": "oss://my-bucket/s/1.png"}, "meta": {}}));
     ls.add_task(json!({"id": 2, "project": 9, "data": {"image": link}, "meta": {}}));
     for id in [1, 2] {

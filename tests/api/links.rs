@@ -1,26 +1,16 @@
 //! Stable links: `GET /r/{token}` in presign and proxy mode; forged links.
 
-use ls_presign::keys::KeyRing;
-use ls_presign::link::LinkSigner;
 use ls_presign::uri::StorageUri;
-use secrecy::SecretString;
-use serde_json::Value;
 
-use crate::helpers::{LINK_SECRET, error_code, spawn_app};
-
-async fn link_for(app: &crate::helpers::TestApp, uri: &str) -> String {
-    let resp = app.post_json("/v1/resolve?mode=link", format!("[\"{uri}\"]")).await;
-    let out: Value = resp.json().await.unwrap();
-    out[0].as_str().unwrap().to_owned()
-}
+use crate::helpers::{LINK_SECRET, b64url, error_code, mint_link, spawn_app};
 
 #[tokio::test]
 async fn presign_mode_redirects_with_cors_and_cache_headers() {
     let app = spawn_app().await;
     app.put("media", "k 1.png", "PNGDATA", "image/png");
-    let link = link_for(&app, "oss://media/k 1.png").await;
+    let link = app.link("oss://media/k 1.png").await;
     // The link is stable: the same URI always gives the same link.
-    assert_eq!(link_for(&app, "oss://media/k 1.png").await, link);
+    assert_eq!(app.link("oss://media/k 1.png").await, link);
 
     let resp = app
         .client
@@ -61,7 +51,7 @@ async fn tampered_and_expired_presigned_urls_are_refused_by_the_store() {
     let app = spawn_app().await;
     app.put("media", "t.png", "T", "image/png");
     app.put("media", "u.png", "U", "image/png");
-    let link = link_for(&app, "oss://media/t.png").await;
+    let link = app.link("oss://media/t.png").await;
     let location = app.client.get(&link).send().await.unwrap().headers()["location"]
         .to_str()
         .unwrap()
@@ -100,16 +90,14 @@ async fn tampered_and_expired_presigned_urls_are_refused_by_the_store() {
 #[tokio::test]
 async fn forged_or_foreign_links_get_403() {
     let app = spawn_app().await;
-    let link = link_for(&app, "oss://media/a.png").await;
+    let link = app.link("oss://media/a.png").await;
     let token = link.rsplit('/').next().unwrap();
     let (head, rest) = token.split_once('.').unwrap();
-    let forged_payload = base64_url(r#"{"uri":"oss://media/other.png","aud":"ls-presign:link"}"#);
+    let forged_payload = b64url(r#"{"uri":"oss://media/other.png","aud":"ls-presign:link"}"#);
     let sig = rest.split_once('.').unwrap().1;
-    let other_key = LinkSigner::new(KeyRing::hmac(&SecretString::from("a-different-secret-0000"), &[]))
-        .mint(&StorageUri::parse("oss://media/a.png").unwrap());
+    let other_key = mint_link("a-different-secret-0000", "oss://media/a.png");
     // A correctly signed link for a bucket the service does not serve.
-    let unknown_bucket = LinkSigner::new(KeyRing::hmac(&SecretString::from(LINK_SECRET), &[]))
-        .mint(&StorageUri::parse("oss://elsewhere/a.png").unwrap());
+    let unknown_bucket = mint_link(LINK_SECRET, "oss://elsewhere/a.png");
     for bad in [
         format!("{head}.{forged_payload}.{sig}"),
         token[..token.len() - 3].to_owned(),
@@ -117,7 +105,7 @@ async fn forged_or_foreign_links_get_403() {
         "not-a-token".to_owned(),
         format!(
             "{head}.{}.",
-            base64_url(r#"{"uri":"oss://media/a.png","aud":"ls-presign:link"}"#)
+            b64url(r#"{"uri":"oss://media/a.png","aud":"ls-presign:link"}"#)
         ),
     ] {
         let (status, code) = error_code(app.get(&format!("/r/{bad}")).await).await;
@@ -128,17 +116,12 @@ async fn forged_or_foreign_links_get_403() {
     app.stop().await;
 }
 
-fn base64_url(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
-}
-
 #[tokio::test]
 async fn proxy_mode_streams_with_range_etag_and_304() {
     let app = spawn_app().await;
     let body: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
     app.put("vault", "v/a b.bin", body.clone(), "application/x-test");
-    let link = link_for(&app, "oss://vault/v/a b.bin").await;
+    let link = app.link("oss://vault/v/a b.bin").await;
 
     let full = app.client.get(&link).send().await.unwrap();
     assert_eq!(full.status(), 200);
@@ -173,7 +156,7 @@ async fn proxy_mode_streams_with_range_etag_and_304() {
     assert_eq!(head.status(), 200);
     assert_eq!(head.headers()["content-length"], "10000");
 
-    let missing = link_for(&app, "oss://vault/missing.bin").await;
+    let missing = app.link("oss://vault/missing.bin").await;
     let (status, code) = error_code(app.client.get(&missing).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (404, "object_not_found"));
     app.stop().await;

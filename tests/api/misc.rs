@@ -308,16 +308,15 @@ async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
         "the service cannot mint"
     );
     let mint = |kid: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))
-            .args(["token", "--scope", "resolve", "--ttl", "10m"])
-            .env_clear()
-            .env("LS_PRESIGN_TOKEN_ALGORITHM", algorithm)
-            .env("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", &publics)
-            .env("LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE", dir.join(format!("{kid}.key")))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        let private = dir.join(format!("{kid}.key"));
+        crate::helpers::cli_token_with(
+            &[
+                ("LS_PRESIGN_TOKEN_ALGORITHM", algorithm),
+                ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", &publics),
+                ("LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE", private.to_str().unwrap()),
+            ],
+            "resolve",
+        )
     };
     let anon = reqwest::Client::new();
     for kid in ["2026-01", "2026-06"] {

@@ -19,6 +19,7 @@ async fn two_replicas_agree_without_sharing_anything() {
             access_key_secret: "SK".into(),
             security_token: None,
         },
+        std::time::Duration::ZERO,
     );
     emulator.put_object("media", "photo 1.jpg", "JPEG".into(), "image/jpeg");
     let endpoint = emulator.endpoint();

@@ -162,13 +162,9 @@ async fn modes_link_and_inline() {
     assert!(out["b"].as_str().unwrap().starts_with("data:image/jpeg;base64,"));
     assert_eq!(out["c"], "oss://media/big.bin");
 
-    let resp = app
-        .post_json("/v1/resolve?mode=link", r#"["oss://media/cat.png"]"#)
-        .await;
-    let out: Value = resp.json().await.unwrap();
-    let link = out[0].as_str().unwrap();
+    let link = app.link("oss://media/cat.png").await;
     assert!(link.starts_with(&format!("{}/r/", app.base)), "{link}");
-    let got = app.browser.get(link).send().await.unwrap();
+    let got = app.browser.get(&link).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), png);
     app.stop().await;
 }

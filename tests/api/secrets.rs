@@ -24,6 +24,7 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
             access_key_secret: SK.into(),
             security_token: Some(STS.into()),
         },
+        std::time::Duration::ZERO,
     );
     emulator.put_object("media", "a.png", "PNG".into(), "image/png");
     let ls = FakeLs::start();
@@ -63,7 +64,7 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    crate::helpers::wait_until_up(&base).await;
+    crate::helpers::wait_until_up(&client, &base).await;
     let (admin, hook) = (cli_token(LINK_SECRET, "admin"), cli_token(LINK_SECRET, "webhook"));
     let mut bodies = Vec::new();
     let get_text = |url: String| {

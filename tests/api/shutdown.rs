@@ -31,7 +31,7 @@ async fn sigterm_drains_the_write_back_queue_then_exits_0() {
     ]);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    crate::helpers::wait_until_up(&base).await;
+    crate::helpers::wait_until_up(&client, &base).await;
     let token = crate::helpers::cli_token(secret, "webhook");
     let resp = client
         .post(format!("{base}/webhook"))

@@ -1,16 +1,15 @@
 //! HTTPS: with a certificate and key the service serves its API and stable links over TLS,
 //! speaking HTTP/2 or HTTP/1.1 as the client offers (ALPN); bad TLS files are named at start.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+use ls_presign::emulator::Credential;
 use reqwest::Version;
 use serde_json::Value;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{LINK_SECRET, spawn_app_with};
 
 /// A self-signed certificate for 127.0.0.1 and its key, written as PEM files in a new directory.
 fn certificate(name: &str) -> (PathBuf, PathBuf) {
@@ -82,24 +81,15 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
     let (cert, key) = certificate("sigterm");
     let (ak, sk) = ("LTAItlsshutdown01", "tls-shutdown-secret-0123456789");
     // Every store request takes 1.5 s, so a proxied read is still in flight when SIGTERM comes.
-    let emulator = Emulator::start(
-        EmulatorConfig {
-            buckets: vec![BucketConfig {
-                name: "media".into(),
-                region: "cn-hangzhou".into(),
-                allow_v1: false,
-                cors: CorsRule::AllowAll,
-            }],
-            credentials: vec![Credential {
-                access_key_id: ak.into(),
-                access_key_secret: sk.into(),
-                security_token: None,
-            }],
-            latency: Duration::from_millis(1500),
+    let emulator = crate::helpers::single_bucket_emulator(
+        "media",
+        Credential {
+            access_key_id: ak.into(),
+            access_key_secret: sk.into(),
+            security_token: None,
         },
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .unwrap();
+        Duration::from_millis(1500),
+    );
     emulator.put_object("media", "slow.png", "PNGDATA".into(), "image/png");
     let secret = "tls-shutdown-link-secret-0123456789";
     let endpoint = emulator.endpoint();
@@ -117,15 +107,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
     ]);
     let base = format!("https://127.0.0.1:{port}");
     let client = trusting(&cert).build().unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "{base} did not start");
+    crate::helpers::wait_until_up(&client, &base).await;
     let resp = client
         .post(format!("{base}/v1/resolve?mode=link"))
         .bearer_auth(crate::helpers::cli_token(secret, "resolve"))
@@ -161,7 +143,7 @@ fn bad_tls_files_name_the_setting() {
     let (_, other_key) = certificate("other");
     let load = |cert: &PathBuf, key: &PathBuf| {
         let vars = [
-            ("LS_PRESIGN_SECRET", "link-secret-for-tests-0123456789"),
+            ("LS_PRESIGN_SECRET", LINK_SECRET),
             ("LS_PRESIGN_TLS_CERT_FILE", cert.to_str().unwrap()),
             ("LS_PRESIGN_TLS_KEY_FILE", key.to_str().unwrap()),
         ];

@@ -64,6 +64,20 @@ def run_checks(checks):
     return summary()
 
 
+def clean_env(**extra):
+    """The environment without any ls-presign or Label Studio setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "S3_", "LS_PRESIGN_", "LABEL_STUDIO_"))}
+    env.update(extra)
+    return env
+
+
+def route_count(base, route):
+    """How many requests to `route` the service at `base` answered 200 (its /metrics)."""
+    text = requests.get(base + "/metrics", timeout=10).text
+    m = re.search(r'lspresign_http_requests_total\{route="' + re.escape(route) + r'",status="200"\} (\d+)', text)
+    return int(m.group(1)) if m else 0
+
+
 def asset_bytes(key):
     """The bytes of the demo object `key` (e.g. "images/cat.png"), from assets/demo/."""
     return (ROOT / "assets" / "demo" / ASSET_OF_KEY[key]).read_bytes()

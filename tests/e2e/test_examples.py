@@ -8,7 +8,7 @@
 3. examples/annotate.py pulls the project's tasks with direct presigned URLs (two per page, so
    it pages) with a `resolve` token minted by `ls-presign token`, and downloads every image: each
    file must equal its asset in assets/demo/. With a `webhook` token it must fail cleanly.
-4. examples/resolve.rs (`cargo run --example resolve`), when it can send a token.
+4. examples/resolve.rs (`cargo run --example resolve`), with a `resolve` token.
 5. Files that need Docker or Kubernetes: examples/docker-compose.yml and docs/deploy/*.yaml parse
    and are wired as documented; examples/ls-presign.env.example lists every setting and loads.
 
@@ -27,20 +27,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import BIN, ROOT, Demo, asset_bytes, check, run_checks  # noqa: E402
+from harness import BIN, ROOT, Demo, asset_bytes, check, clean_env, route_count, run_checks  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 PY = sys.executable  # the harness's venv python (tests/e2e/run runs this file with it)
 SECRET = secrets.token_hex(24)
 KEYS = ["images/cat.png", "images/dog.jpg", "images/鸟 bird (1).png"]
 TASKS = [{"image": f"oss://demo/{k}", "caption": f"from oss://demo/{k}"} for k in KEYS]
-
-
-def clean_env(**extra):
-    """The environment without any ls-presign or Label Studio setting, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "S3_", "LS_PRESIGN_", "LABEL_STUDIO_"))}
-    env.update(extra)
-    return env
 
 
 def run(cmd, env=None, timeout=120):
@@ -82,14 +75,6 @@ def personal_access_token(ls):
     """A new Personal Access Token of the LS user (None if it already has one: LS allows one)."""
     r = ls.request("POST", "/api/token/")
     return r.json().get("token") if r.status_code in (200, 201) else None
-
-
-def route_count(base, route):
-    import requests
-
-    text = requests.get(base + "/metrics", timeout=10).text
-    m = re.search(r'lspresign_http_requests_total\{route="' + re.escape(route) + r'",status="200"\} (\d+)', text)
-    return int(m.group(1)) if m else 0
 
 
 def check_register(ls, project, hook_url, webhook_token):
@@ -173,13 +158,7 @@ def check_annotate(demo, project, tasks):
 
 
 def check_rust_example(demo):
-    """examples/resolve.rs, once it can send `Authorization: Bearer` (every /v1/* needs it).
-    Until then it is reported as skipped (not counted): it would only get 401."""
-    src = (EXAMPLES / "resolve.rs").read_text()
-    if "LS_PRESIGN_TOKEN" not in src:
-        print("skip examples/resolve.rs: it sends no token (expected: $LS_PRESIGN_TOKEN), /v1/resolve would answer 401",
-              flush=True)
-        return
+    """examples/resolve.rs, sending a `resolve` token from $LS_PRESIGN_TOKEN (every /v1/* needs one)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(TASKS, f, ensure_ascii=False)
     try:

@@ -20,10 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import BIN, Demo, asset_bytes, check, check_painted, follow_link, free_port, run_checks  # noqa: E402
+from harness import (BIN, Demo, asset_bytes, check, check_painted, clean_env, follow_link,  # noqa: E402
+                     free_port, route_count, run_checks)
 
 BIRD = "oss://demo/images/鸟 bird (1).png"
 # Imported while nobody listens: nothing rewrites them until `sync`.
@@ -104,22 +103,15 @@ def check_written_back(name, orig, task, base):
 def check_sync(ls, project, args, expected, demo):
     """Runs `ls-presign sync` as an operator would, configured by environment only, and checks
     its exit code and summary line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "LS_PRESIGN_", "LABEL_STUDIO_"))}
-    env.update(OSS_BUCKET="demo", OSS_REGION="cn-hangzhou", OSS_ACCESS_KEY_ID="unused",
-               OSS_ACCESS_KEY_SECRET="unused", LS_PRESIGN_SECRET=SECRET, LS_PRESIGN_PUBLIC_URL=demo.base,
-               LABEL_STUDIO_URL=ls.url, LABEL_STUDIO_API_KEY=os.environ["E2E_LS_TOKEN"])
+    env = clean_env(OSS_BUCKET="demo", OSS_REGION="cn-hangzhou", OSS_ACCESS_KEY_ID="unused",
+                    OSS_ACCESS_KEY_SECRET="unused", LS_PRESIGN_SECRET=SECRET, LS_PRESIGN_PUBLIC_URL=demo.base,
+                    LABEL_STUDIO_URL=ls.url, LABEL_STUDIO_API_KEY=os.environ["E2E_LS_TOKEN"])
     p = subprocess.run([BIN, "sync", "--project", str(project), *args], env=env,
                        capture_output=True, text=True, timeout=120)
     lines = p.stdout.strip().splitlines()
     line = lines[-1] if lines else p.stderr.strip()[-500:]
     cmd = " ".join(["ls-presign sync --project", str(project), *args])
     check(f"`{cmd}` prints {expected!r}", p.returncode == 0 and line == expected, f"exit {p.returncode}: {line}")
-
-
-def predict_count(base):
-    m = re.search(r'lspresign_http_requests_total\{route="/predict",status="200"\} (\d+)',
-                  requests.get(base + "/metrics", timeout=10).text)
-    return int(m.group(1)) if m else 0
 
 
 def checks(ls):
@@ -186,9 +178,9 @@ def checks(ls):
           r.status_code == 201 and (ml.get("state") == "CO" or ml.get("readable_state") == "Connected"),
           f"{r.status_code}: state {ml.get('state')}, readable_state {ml.get('readable_state')}"
           + ("" if r.ok else f", {r.text[:300]}"))
-    before = predict_count(demo.base)
+    before = route_count(demo.base, "/predict")
     r = ls.request("GET", f"/api/tasks/{tasks[1]['id']}/")
-    called = predict_count(demo.base) - before
+    called = route_count(demo.base, "/predict") - before
     check(f"task {tasks[1]['id']}: LS serves the task with the ML backend connected",
           r.status_code == 200 and r.json().get("data", {}).get("image", "").startswith(demo.base + "/r/"),
           f"{r.status_code}" + ("" if r.ok else f": {r.text[:300]}"))
