@@ -74,7 +74,7 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
     let src = serde_json::to_vec(data).unwrap_or_default();
     let resolve_err = |message: String| WritebackError::Resolve { id, message };
     let doc = Document::scan(&src).map_err(|e| resolve_err(e.to_string()))?;
-    let mut uris: Vec<String> = doc
+    let uris: Vec<String> = doc
         .references()
         .filter(|u| resolver.storages.find(u).is_ok())
         .map(|u| u.to_string())
@@ -101,9 +101,12 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
-    uris.retain(|u| !original.contains(u));
-    original.extend(uris);
-    original.dedup();
+    // Each URI once, in the order first seen (a task may name one object in several places).
+    for u in uris {
+        if !original.contains(&u) {
+            original.push(u);
+        }
+    }
     meta.insert(
         "ls_presign".into(),
         json!({ "original_uris": original, "rewritten_at": crate::rfc3339(now) }),
@@ -304,8 +307,25 @@ mod tests {
             panic!()
         };
         assert_eq!(body["meta"]["k"], "v");
+        assert_eq!(
+            body["meta"]["ls_presign"]["original_uris"],
+            json!(["oss://my-bucket/k.jpg"])
+        );
         // Key order of data is preserved.
         let keys: Vec<_> = body["data"].as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["b", "a"]);
+    }
+
+    #[tokio::test]
+    async fn an_object_named_twice_is_one_original() {
+        let r = resolver();
+        let task = json!({"id": 1, "data": {"a": "oss://my-bucket/1.jpg", "b": "oss://my-bucket/2.jpg", "c": "oss://my-bucket/1.jpg"}});
+        let Plan::Rewrite(body) = plan(&r, &task, 0).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            body["meta"]["ls_presign"]["original_uris"],
+            json!(["oss://my-bucket/1.jpg", "oss://my-bucket/2.jpg"])
+        );
     }
 }
