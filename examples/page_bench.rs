@@ -6,7 +6,7 @@
 //! ```text
 //! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example page_bench -- \
 //!     --latency-ms 30 --images 200 --image-side 256 --secret <LS_PRESIGN_SECRET> \
-//!     [--tls-cert cert.pem --tls-key key.pem]
+//!     [--tls-cert cert.pem --tls-key key.pem [--store-h2]]
 //! ```
 //! Prints one JSON line: the endpoint, the credentials for the service's OSS_* settings, and the
 //! stable-link token of every image (minted with the secret the services will use), then
@@ -15,6 +15,8 @@
 //! With `--tls-cert` and `--tls-key` it also serves HTTPS, HTTP/1.1 only, as OSS and S3 serve
 //! browsers: `presign_endpoint` is then that HTTPS port (the service's `OSS_PRESIGN_ENDPOINT`),
 //! while `endpoint` stays plain HTTP, like an `-internal` endpoint the service reads from.
+//! Adding `--store-h2` offers browsers HTTP/2 on that port as well, as R2, MinIO over TLS or a
+//! CDN in front of the bucket do.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
 
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ls_presign::emulator::Emulator;
 use ls_presign::keys::KeyRing;
 use ls_presign::link::LinkSigner;
 use ls_presign::uri::{Scheme, StorageUri};
@@ -105,15 +108,28 @@ async fn main() -> std::io::Result<()> {
         eprintln!("page_bench: --secret (at least 32 characters, the services' LS_PRESIGN_SECRET) is required");
         std::process::exit(2);
     }
-    let (emulator, credential) = ls_presign::demo::start_empty_emulator(TcpListener::bind("127.0.0.1:0")?, latency)?;
-    let presign_endpoint = match (
+    let (config, credential) = ls_presign::demo::demo_bucket(latency);
+    let plain = TcpListener::bind("127.0.0.1:0")?;
+    let (cert, key) = (
         arg(&args, "--tls-cert", String::new()),
         arg(&args, "--tls-key", String::new()),
-    ) {
-        (cert, key) if !cert.is_empty() && !key.is_empty() => {
-            format!("https://127.0.0.1:{}", tls_front(&cert, &key, emulator.port()).await?)
-        }
-        _ => emulator.endpoint(),
+    );
+    let (emulator, presign_endpoint) = if cert.is_empty() || key.is_empty() {
+        let emulator = Emulator::start(config, plain)?;
+        let endpoint = emulator.endpoint();
+        (emulator, endpoint)
+    } else if args.iter().any(|a| a == "--store-h2") {
+        let identity = ls_presign::tls::load(cert.as_ref(), key.as_ref()).map_err(std::io::Error::other)?;
+        let https = TcpListener::bind("127.0.0.1:0")?;
+        let endpoint = format!("https://127.0.0.1:{}", https.local_addr()?.port());
+        (
+            Emulator::start_with_tls(config, plain, (https, (*identity.config).clone()))?,
+            endpoint,
+        )
+    } else {
+        let emulator = Emulator::start(config, plain)?;
+        let endpoint = format!("https://127.0.0.1:{}", tls_front(&cert, &key, emulator.port()).await?);
+        (emulator, endpoint)
     };
     let links = LinkSigner::new(KeyRing::hmac(&SecretString::from(secret), &[]));
     let mut tokens = Vec::new();

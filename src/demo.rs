@@ -52,40 +52,35 @@ fn random(n: usize) -> String {
 
 /// Starts the emulator seeded with the sample images; returns it with the credentials it accepts.
 pub fn start_emulator(listener: TcpListener) -> std::io::Result<(Emulator, Credential)> {
-    let (emulator, credential) = start_empty_emulator(listener, std::time::Duration::ZERO)?;
+    let (config, credential) = demo_bucket(std::time::Duration::ZERO);
+    let emulator = Emulator::start(config, listener)?;
     for (key, bytes, content_type) in IMAGES {
         emulator.put_object(BUCKET, key, Bytes::from_static(bytes), content_type);
     }
     Ok((emulator, credential))
 }
 
-/// The demo bucket (V4 only, CORS `*`) on an emulator answering after `latency`, empty, with
-/// fresh random credentials.
-pub fn start_empty_emulator(
-    listener: TcpListener,
-    latency: std::time::Duration,
-) -> std::io::Result<(Emulator, Credential)> {
+/// The emulator's settings for the demo bucket (V4 only, CORS `*`), answering after `latency`,
+/// with fresh random credentials; returns them with those credentials.
+pub fn demo_bucket(latency: std::time::Duration) -> (EmulatorConfig, Credential) {
     let credential = Credential {
         access_key_id: format!("LTAIdemo{}", random(12)),
         access_key_secret: random(30),
         security_token: None,
     };
-    let emulator = Emulator::start(
-        EmulatorConfig {
-            buckets: vec![BucketConfig {
-                name: BUCKET.into(),
-                region: REGION.into(),
-                // A bucket created today: V4 only, like real OSS.
-                allow_v1: false,
-                // Browsers send `Origin: null` after the 303; only `*` (or echo) lets them read.
-                cors: CorsRule::AllowAll,
-            }],
-            credentials: vec![credential.clone()],
-            latency,
-        },
-        listener,
-    )?;
-    Ok((emulator, credential))
+    let config = EmulatorConfig {
+        buckets: vec![BucketConfig {
+            name: BUCKET.into(),
+            region: REGION.into(),
+            // A bucket created today: V4 only, like real OSS.
+            allow_v1: false,
+            // Browsers send `Origin: null` after the 303; only `*` (or echo) lets them read.
+            cors: CorsRule::AllowAll,
+        }],
+        credentials: vec![credential.clone()],
+        latency,
+    };
+    (config, credential)
 }
 
 /// The service configuration for the demo: the emulator as the one OSS storage.

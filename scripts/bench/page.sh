@@ -8,6 +8,7 @@
 #   bash scripts/bench/page.sh                 # 5 rounds of the four modes, in rotating order
 #   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 WORKERS=2 bash scripts/bench/page.sh
 #   TLS=1 bash scripts/bench/page.sh           # the services (and the floor) over HTTPS + HTTP/2
+#   TLS=1 STORE_H2=1 bash scripts/bench/page.sh  # ... and a store that offers browsers HTTP/2 too
 #
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
@@ -25,6 +26,8 @@ PRESIGN_PORT=${PRESIGN_PORT:-19290}
 PROXY_PORT=${PROXY_PORT:-19291}
 FLOOR_PORT=${FLOOR_PORT:-19292}
 TLS=${TLS:-0}
+STORE_H2=${STORE_H2:-0}
+[ "$STORE_H2" = 0 ] || [ "$TLS" = 1 ] || { echo "page.sh: STORE_H2=1 needs TLS=1 (browsers speak HTTP/2 over TLS only)" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)
 
@@ -38,7 +41,8 @@ trap cleanup EXIT
 # With TLS=1 the services and the floor serve HTTPS (and so HTTP/2) with a throwaway self-signed
 # certificate, which Chromium is told to accept by its key's hash. The emulator then serves
 # browsers over HTTPS too, HTTP/1.1 only like OSS and S3 (OSS_PRESIGN_ENDPOINT), while the
-# services read from its plain-HTTP port, as from an OSS -internal endpoint.
+# services read from its plain-HTTP port, as from an OSS -internal endpoint. STORE_H2=1 lets the
+# store offer HTTP/2 as well (R2, MinIO over TLS, a CDN in front of the bucket).
 SCHEME=http TLS_ENV=() EMULATOR_TLS=() SPKI=
 if [ "$TLS" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
@@ -47,6 +51,7 @@ if [ "$TLS" = 1 ]; then
       | openssl dgst -sha256 -binary | base64)
   SCHEME=https TLS_ENV=(LS_PRESIGN_TLS_CERT_FILE="$OUT/cert.pem" LS_PRESIGN_TLS_KEY_FILE="$OUT/key.pem")
   EMULATOR_TLS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
+  [ "$STORE_H2" = 1 ] && EMULATOR_TLS+=(--store-h2)
 fi
 # The emulator serves until its stdin closes: keep a pipe open on fd 3.
 mkfifo "$OUT/emu.in"
@@ -78,7 +83,8 @@ python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['token
   | while read -r t; do echo "$t $(curl -ks -o /dev/null -w '%{redirect_url}' "$SCHEME://127.0.0.1:$PRESIGN_PORT/r/$t")"; done \
   >"$OUT/links.txt"
 [ "$(grep -c ' http' "$OUT/links.txt")" = "$IMAGES" ] || { echo "page.sh: no presigned URL for some images" >&2; exit 1; }
-echo "services speak: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$SCHEME://127.0.0.1:$PRESIGN_PORT/health")" >&2
+echo "services speak: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$SCHEME://127.0.0.1:$PRESIGN_PORT/health")," \
+     "the store: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$(head -1 "$OUT/links.txt" | cut -d' ' -f2)")" >&2
 env "${TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$FLOOR_PORT" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
 PIDS+=($!)
 floor_PID=$!
@@ -101,6 +107,7 @@ json.dump({"chromium_args": [f"--ignore-certificate-errors-spki-list={spki}"] if
     "direct": {"pid": presign, "origin": origin(sys.argv[7]), "urls": locations},
 }}, open(spec, "w"))
 PY
-echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms, services and store over $SCHEME" | tee "$OUT/summary.txt"
+echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms, services and store over $SCHEME" \
+     "$([ "$STORE_H2" = 1 ] && echo "(store offers HTTP/2)")" | tee "$OUT/summary.txt"
 node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" | tee -a "$OUT/summary.txt"
 echo "runs: $OUT/runs.jsonl" >&2

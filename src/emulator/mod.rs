@@ -94,6 +94,24 @@ pub struct Emulator {
 impl Emulator {
     /// Serves on `listener` from a task spawned on the current tokio runtime; returns at once.
     pub fn start(config: EmulatorConfig, listener: TcpListener) -> std::io::Result<Emulator> {
+        Self::serve(config, listener, None)
+    }
+
+    /// Also serves HTTPS on `tls.0`, offering HTTP/2 and HTTP/1.1 (ALPN), as an object store
+    /// behind an HTTP/2 front (R2, MinIO over TLS, a CDN) serves browsers.
+    pub fn start_with_tls(
+        config: EmulatorConfig,
+        listener: TcpListener,
+        tls: (TcpListener, rustls::ServerConfig),
+    ) -> std::io::Result<Emulator> {
+        Self::serve(config, listener, Some(tls))
+    }
+
+    fn serve(
+        config: EmulatorConfig,
+        listener: TcpListener,
+        tls: Option<(TcpListener, rustls::ServerConfig)>,
+    ) -> std::io::Result<Emulator> {
         // Checked first: without a runtime the server would start with nobody awaiting it.
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| std::io::Error::other(format!("Emulator::start needs a tokio runtime: {e}")))?;
@@ -106,7 +124,7 @@ impl Emulator {
             latency: config.latency,
             store: store.clone(),
         });
-        let server = actix_web::HttpServer::new(move || {
+        let mut server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
                 .app_data(state.clone())
                 .default_service(actix_web::web::to(server::handle))
@@ -114,8 +132,12 @@ impl Emulator {
         .workers(1)
         .disable_signals()
         .shutdown_timeout(1)
-        .listen(listener)?
-        .run();
+        .listen(listener)?;
+        if let Some((listener, config)) = tls {
+            listener.set_nonblocking(true)?;
+            server = server.listen_rustls_0_23(listener, config)?;
+        }
+        let server = server.run();
         let handle = server.handle();
         let task = runtime.spawn(server);
         Ok(Emulator {

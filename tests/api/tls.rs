@@ -1,11 +1,13 @@
 //! HTTPS: with a certificate and key the service serves its API and stable links over TLS,
 //! speaking HTTP/2 or HTTP/1.1 as the client offers (ALPN); bad TLS files are named at start.
+//! The OSS emulator serves HTTPS the same way, as the browser benchmark's HTTP/2 store.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::Utc;
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::Credential;
+use ls_presign::emulator::{Credential, Emulator, presign_oss4_for_tests};
 use reqwest::Version;
 use serde_json::Value;
 
@@ -64,6 +66,40 @@ async fn serves_links_over_https_with_http2_and_http1() {
     assert!(reqwest::get(format!("{}/health", app.base)).await.is_err());
     assert_eq!(app.get("/health").await.status(), 200);
     app.stop_now().await;
+}
+
+/// The emulator's HTTPS port (the browser benchmark's store that speaks HTTP/2) serves the same
+/// bucket as its plain port, to presigned requests only, over HTTP/2 or HTTP/1.1.
+#[tokio::test]
+async fn emulator_serves_presigned_objects_over_https_with_http2() {
+    let (cert, key) = certificate("emulator");
+    let identity = ls_presign::tls::load(&cert, &key).unwrap();
+    let (config, credential) = ls_presign::demo::demo_bucket(Duration::ZERO);
+    let bucket = config.buckets[0].clone();
+    let https = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("https://127.0.0.1:{}", https.local_addr().unwrap().port());
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let emulator = Emulator::start_with_tls(config, plain, (https, (*identity.config).clone())).unwrap();
+    emulator.put_object(&bucket.name, "h2/one.png", "PNGDATA".into(), "image/png");
+
+    let path = presign_oss4_for_tests(&credential, &bucket, false, "GET", "h2/one.png", Utc::now(), 60).unwrap();
+    for (client, version) in [
+        (trusting(&cert).build().unwrap(), Version::HTTP_2),
+        (trusting(&cert).http1_only().build().unwrap(), Version::HTTP_11),
+    ] {
+        let resp = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!((resp.status().as_u16(), resp.version()), (200, version));
+        assert_eq!(resp.bytes().await.unwrap(), "PNGDATA");
+        let unsigned = client
+            .get(format!("{base}/{}/h2/one.png", bucket.name))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), 403);
+    }
+    let plain = reqwest::get(format!("{}{path}", emulator.endpoint())).await.unwrap();
+    assert_eq!(plain.bytes().await.unwrap(), "PNGDATA");
+    emulator.stop().await;
 }
 
 /// A client that trusts `cert` and does not follow redirects.
