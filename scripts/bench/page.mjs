@@ -11,9 +11,11 @@
 // presign cache and the proxy's connection pool.
 //
 //   node scripts/bench/page.mjs --spec spec.json --runs 5
-// spec.json: {"chromium_args": [...], "modes": {"presign": {"pid": N, "origin": URL, "urls": [...]}, ...}}:
+// spec.json: {"chromium_args": [...], "front_pids": [...], "modes": {"presign": {"pid": N, "origin": URL, "urls": [...]}, ...}}:
 // for each mode, the image URLs of its page, and the server whose CPU time and bytes it costs;
-// chromium_args are added to every launch (page.sh's TLS=1 passes the certificate to accept).
+// chromium_args are added to every launch (page.sh's TLS=1 passes the certificate to accept);
+// front_pids, when given, are a TLS proxy's processes in front of every server (page.sh's
+// FRONT=nginx), whose CPU time is reported next to the server's.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -104,12 +106,15 @@ async function inspect(mode) {
   return { decoded, bytes_per_image: bytes / n, statuses };
 }
 
+const fronts = spec.front_pids ?? [];
+const frontCpuNs = () => fronts.reduce((sum, p) => sum + cpuNs(p), 0);
+
 // Timed: a fresh Chromium with a fresh profile and nothing attached.
 async function load(mode) {
   const { pid } = spec.modes[mode];
   const profile = mkdtempSync(`${tmpdir()}/ls-presign-page-`);
   const done = new Promise((r) => { reported = r; });
-  const cpu0 = cpuNs(pid), ticks0 = statTicks(pid);
+  const cpu0 = cpuNs(pid), ticks0 = statTicks(pid), front0 = frontCpuNs();
   const chrome = spawn('/usr/bin/chromium', [...FLAGS, `--user-data-dir=${profile}`, `${pageBase}/${mode}.html`],
     { stdio: 'ignore', detached: true }); // its own process group, to stop every child at the end
   const timeout = setTimeout(() => reported?.({ ms: NaN, decoded: 0 }), 120000);
@@ -117,14 +122,14 @@ async function load(mode) {
   clearTimeout(timeout);
   // Let the last responses finish being counted, then read the CPU.
   await new Promise((r) => setTimeout(r, 200));
-  const cpu = cpuNs(pid) - cpu0, ticks = statTicks(pid) - ticks0;
+  const cpu = cpuNs(pid) - cpu0, ticks = statTicks(pid) - ticks0, front = frontCpuNs() - front0;
   const browserCpu = groupCpuNs(chrome.pid);
   const exited = new Promise((r) => chrome.once('exit', r));
   process.kill(-chrome.pid, 'SIGKILL');
   await exited;
   rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   return { mode, ms: Math.round(ms), decoded, images: n, cpu_ms: cpu / 1e6, cpu_us_per_image: cpu / 1e3 / n,
-    stat_ticks: ticks, browser_cpu_ms: browserCpu / 1e6 };
+    stat_ticks: ticks, browser_cpu_ms: browserCpu / 1e6, ...(fronts.length ? { front_cpu_us_per_image: front / 1e3 / n } : {}) };
 }
 
 const inspected = {};
@@ -146,6 +151,7 @@ for (const [mode, rs] of Object.entries(results)) {
   summary[mode] = { runs: rs.length, all_decoded: inspected[mode].decoded === n && rs.every((r) => r.decoded === n),
     page_ms: median(rs.map((r) => r.ms)), cpu_us_per_image: median(rs.map((r) => r.cpu_us_per_image)),
     browser_cpu_ms: median(rs.map((r) => r.browser_cpu_ms)),
+    ...(fronts.length ? { front_cpu_us_per_image: median(rs.map((r) => r.front_cpu_us_per_image)) } : {}),
     bytes_per_image: inspected[mode].bytes_per_image, statuses: inspected[mode].statuses,
     page_ms_all: rs.map((r) => r.ms), cpu_us_per_image_all: rs.map((r) => +r.cpu_us_per_image.toFixed(1)) };
 }

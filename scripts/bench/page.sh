@@ -9,6 +9,7 @@
 #   RUNS=7 IMAGES=200 LATENCY_MS=30 IMAGE_SIDE=256 WORKERS=2 bash scripts/bench/page.sh
 #   TLS=1 bash scripts/bench/page.sh           # the services (and the floor) over HTTPS + HTTP/2
 #   TLS=1 STORE_H2=1 bash scripts/bench/page.sh  # ... and a store that offers browsers HTTP/2 too
+#   TLS=1 FRONT=nginx bash scripts/bench/page.sh # TLS in nginx in front of plain-HTTP services
 #
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
@@ -27,7 +28,10 @@ PROXY_PORT=${PROXY_PORT:-19291}
 FLOOR_PORT=${FLOOR_PORT:-19292}
 TLS=${TLS:-0}
 STORE_H2=${STORE_H2:-0}
+FRONT=${FRONT:-}
 [ "$STORE_H2" = 0 ] || [ "$TLS" = 1 ] || { echo "page.sh: STORE_H2=1 needs TLS=1 (browsers speak HTTP/2 over TLS only)" >&2; exit 2; }
+[ -z "$FRONT" ] || { [ "$FRONT" = nginx ] && [ "$TLS" = 1 ]; } || { echo "page.sh: FRONT=nginx (the only front) needs TLS=1" >&2; exit 2; }
+[ "$FRONT" != nginx ] || command -v nginx >/dev/null || { echo "page.sh: FRONT=nginx needs nginx (apt-get install -y nginx-light)" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)
 
@@ -53,6 +57,32 @@ if [ "$TLS" = 1 ]; then
   EMULATOR_TLS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
   [ "$STORE_H2" = 1 ] && EMULATOR_TLS+=(--store-h2)
 fi
+# With FRONT=nginx the TLS (and HTTP/2) ends in nginx instead, on the same public ports, and
+# nginx forwards to the services and the floor over plain HTTP/1.1 keep-alive connections on
+# those ports + 10: the deployment behind a TLS proxy or ingress. Like ingress-nginx
+# (docs/deploy/ingress.yaml) it streams responses instead of buffering them to temporary files
+# (proxy_buffering off); access logging is off. Its workers' CPU is reported apart.
+SERVER_TLS_ENV=("${TLS_ENV[@]}")
+inner() { if [ -n "$FRONT" ]; then echo $(($1 + 10)); else echo "$1"; fi; }
+if [ "$FRONT" = nginx ]; then
+  SERVER_TLS_ENV=()
+  mkdir -p "$OUT/nginx"
+  {
+    echo "worker_processes $WORKERS; pid $OUT/nginx/nginx.pid; error_log $OUT/nginx/error.log warn;"
+    echo "events { worker_connections 4096; }"
+    echo "http { access_log off; client_body_temp_path $OUT/nginx/body; proxy_temp_path $OUT/nginx/proxy;"
+    for p in "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT"; do
+      echo "  upstream u$p { server 127.0.0.1:$(inner "$p"); keepalive 32; }"
+      echo "  server { listen 127.0.0.1:$p ssl http2; ssl_certificate $OUT/cert.pem; ssl_certificate_key $OUT/key.pem;"
+      echo "    location / { proxy_pass http://u$p; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off;"
+      echo "      proxy_set_header Host \$host; proxy_set_header X-Forwarded-Proto https; } }"
+    done
+    echo "}"
+  } >"$OUT/nginx/nginx.conf"
+  nginx -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx/stderr.log" &
+  PIDS+=($!)
+  NGINX_PID=$!
+fi
 # The emulator serves until its stdin closes: keep a pipe open on fd 3.
 mkfifo "$OUT/emu.in"
 "$BIN/examples/page_bench" --latency-ms "$LATENCY_MS" --images "$IMAGES" --image-side "$IMAGE_SIDE" \
@@ -63,8 +93,8 @@ for _ in $(seq 100); do [ -s "$OUT/emulator.json" ] && break; sleep 0.1; done
 val() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$OUT/emulator.json" "$1"; }
 
 serve() { # MODE PORT
-  env -i PATH="$PATH" HOME="$HOME" RUST_LOG=warn HOST=127.0.0.1 PORT="$2" LS_PRESIGN_MODE="$1" \
-      LS_PRESIGN_SECRET="$SECRET" LS_PRESIGN_PUBLIC_URL="$SCHEME://127.0.0.1:$2" "${TLS_ENV[@]}" \
+  env -i PATH="$PATH" HOME="$HOME" RUST_LOG=warn HOST=127.0.0.1 PORT="$(inner "$2")" LS_PRESIGN_MODE="$1" \
+      LS_PRESIGN_SECRET="$SECRET" LS_PRESIGN_PUBLIC_URL="$SCHEME://127.0.0.1:$2" "${SERVER_TLS_ENV[@]}" \
       OSS_BUCKET="$(val bucket)" OSS_REGION="$(val region)" OSS_ENDPOINT="$(val endpoint)" OSS_PRESIGN_ENDPOINT="$(val presign_endpoint)" \
       OSS_ADDRESSING_STYLE=path OSS_ACCESS_KEY_ID="$(val access_key_id)" \
       OSS_ACCESS_KEY_SECRET="$(val access_key_secret)" LS_PRESIGN_WORKERS="$WORKERS" \
@@ -85,21 +115,23 @@ python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['token
 [ "$(grep -c ' http' "$OUT/links.txt")" = "$IMAGES" ] || { echo "page.sh: no presigned URL for some images" >&2; exit 1; }
 echo "services speak: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$SCHEME://127.0.0.1:$PRESIGN_PORT/health")," \
      "the store: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$(head -1 "$OUT/links.txt" | cut -d' ' -f2)")" >&2
-env "${TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$FLOOR_PORT" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
+env "${SERVER_TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$(inner "$FLOOR_PORT")" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
 PIDS+=($!)
 floor_PID=$!
 for _ in $(seq 100); do curl -ks -o /dev/null "$SCHEME://127.0.0.1:$FLOOR_PORT/health" && break; sleep 0.1; done
 
+FRONT_PIDS=$([ "$FRONT" = nginx ] && pgrep -P "$NGINX_PID" | tr '\n' ' ' || true) \
 python3 - "$OUT/emulator.json" "$OUT/links.txt" "$OUT/spec.json" "$presign_PID" "$proxy_PID" "$floor_PID" \
     "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT" "$SCHEME" "$SPKI" <<'PY'
-import json, sys
+import json, os, sys
 emu, spec = json.load(open(sys.argv[1])), sys.argv[3]
 locations = [line.split(" ", 1)[1] for line in open(sys.argv[2]).read().splitlines()]
 presign, proxy, floor = (int(p) for p in sys.argv[4:7])
 scheme, spki = sys.argv[10:12]
 origin = lambda port: f"{scheme}://127.0.0.1:{port}"
 mode = lambda pid, port, paths: {"pid": pid, "origin": origin(port), "urls": [f"{origin(port)}/r/{p}" for p in paths]}
-json.dump({"chromium_args": [f"--ignore-certificate-errors-spki-list={spki}"] if spki else [], "modes": {
+json.dump({"chromium_args": [f"--ignore-certificate-errors-spki-list={spki}"] if spki else [],
+           "front_pids": [int(p) for p in os.environ["FRONT_PIDS"].split()], "modes": {
     "presign": mode(presign, sys.argv[7], emu["tokens"]),
     "proxy": mode(proxy, sys.argv[8], emu["tokens"]),
     "floor": mode(floor, sys.argv[9], emu["tokens"]),
@@ -108,6 +140,6 @@ json.dump({"chromium_args": [f"--ignore-certificate-errors-spki-list={spki}"] if
 }}, open(spec, "w"))
 PY
 echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms, services and store over $SCHEME" \
-     "$([ "$STORE_H2" = 1 ] && echo "(store offers HTTP/2)")" | tee "$OUT/summary.txt"
+     "$([ "$STORE_H2" = 1 ] && echo "(store offers HTTP/2)")" "$([ -n "$FRONT" ] && echo "(TLS in $FRONT)")" | tee "$OUT/summary.txt"
 node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" | tee -a "$OUT/summary.txt"
 echo "runs: $OUT/runs.jsonl" >&2
