@@ -3,15 +3,17 @@
 //! The OSS emulator serves HTTPS the same way, as the browser benchmark's HTTP/2 store.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use ls_presign::config::{Config, Env};
 use ls_presign::emulator::{Credential, Emulator, presign_oss4_for_tests};
 use reqwest::Version;
+use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
-use crate::helpers::{LINK_SECRET, spawn_app_with};
+use crate::helpers::{LINK_SECRET, TestApp, spawn_app_with};
 
 /// A self-signed certificate for 127.0.0.1 and its key, written as PEM files in a new directory.
 fn certificate(name: &str) -> (PathBuf, PathBuf) {
@@ -26,14 +28,21 @@ fn certificate(name: &str) -> (PathBuf, PathBuf) {
     (cert_path, key_path)
 }
 
-#[tokio::test]
-async fn serves_links_over_https_with_http2_and_http1() {
-    let (cert, key) = certificate("serve");
+/// The service serving HTTPS with a fresh self-signed certificate; returns it with that
+/// certificate's file.
+async fn spawn_https_app(name: &str) -> (TestApp, PathBuf) {
+    let (cert, key) = certificate(name);
     let app = spawn_app_with(&[
         ("LS_PRESIGN_TLS_CERT_FILE", cert.to_str().unwrap()),
         ("LS_PRESIGN_TLS_KEY_FILE", key.to_str().unwrap()),
     ])
     .await;
+    (app, cert)
+}
+
+#[tokio::test]
+async fn serves_links_over_https_with_http2_and_http1() {
+    let (app, cert) = spawn_https_app("serve").await;
     assert!(app.base.starts_with("https://127.0.0.1:"), "{}", app.base);
     app.put("media", "tls.png", "PNGDATA", "image/png");
 
@@ -100,6 +109,175 @@ async fn emulator_serves_presigned_objects_over_https_with_http2() {
     let plain = reqwest::get(format!("{}{path}", emulator.endpoint())).await.unwrap();
     assert_eq!(plain.bytes().await.unwrap(), "PNGDATA");
     emulator.stop().await;
+}
+
+/// How an HPACK header field is represented on the wire (RFC 7541, section 6).
+#[derive(Debug, PartialEq)]
+enum Field {
+    Indexed,
+    /// Literal with incremental indexing: added to the connection's dynamic table.
+    Indexing {
+        name_index: u64,
+    },
+    WithoutIndexing {
+        name_index: u64,
+    },
+    NeverIndexed {
+        name_index: u64,
+    },
+}
+
+/// An HPACK integer with an `n`-bit prefix (RFC 7541, 5.1), read from `block` at `*at`.
+fn hpack_int(block: &[u8], at: &mut usize, n: u32) -> u64 {
+    let mask = (1u64 << n) - 1;
+    let mut value = u64::from(block[*at]) & mask;
+    *at += 1;
+    if value == mask {
+        let mut shift = 0;
+        loop {
+            let b = block[*at];
+            *at += 1;
+            value += u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    value
+}
+
+/// The representation of each field in a header block (strings are skipped, not decoded).
+fn hpack_fields(block: &[u8]) -> Vec<Field> {
+    let skip_string = |at: &mut usize| {
+        let len = hpack_int(block, at, 7) as usize;
+        *at += len;
+    };
+    let mut at = 0;
+    let mut fields = Vec::new();
+    while at < block.len() {
+        let b = block[at];
+        let literal = |at: &mut usize, n| {
+            let name_index = hpack_int(block, at, n);
+            if name_index == 0 {
+                skip_string(at);
+            }
+            skip_string(at);
+            name_index
+        };
+        fields.push(match b {
+            _ if b & 0x80 != 0 => {
+                hpack_int(block, &mut at, 7);
+                Field::Indexed
+            }
+            _ if b & 0xc0 == 0x40 => Field::Indexing {
+                name_index: literal(&mut at, 6),
+            },
+            _ if b & 0xe0 == 0x20 => {
+                hpack_int(block, &mut at, 5); // dynamic table size update
+                continue;
+            }
+            _ if b & 0xf0 == 0x10 => Field::NeverIndexed {
+                name_index: literal(&mut at, 4),
+            },
+            _ => Field::WithoutIndexing {
+                name_index: literal(&mut at, 4),
+            },
+        });
+    }
+    fields
+}
+
+/// A presigned URL is a credential and unique: over HTTP/2 the 303's `Location`, and the
+/// per-response `X-Request-Id`, go out as never-indexed literals, so neither enters the
+/// connection's HPACK table (nor any intermediary's). Read off the wire, since HTTP clients
+/// do not surface how a field was encoded.
+#[tokio::test]
+async fn http2_sends_the_presigned_location_and_the_request_id_never_indexed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (app, cert) = spawn_https_app("hpack").await;
+    app.put("media", "hpack.png", "PNGDATA", "image/png");
+    let link = app.link("oss://media/hpack.png").await;
+    let (authority, path) = link.trim_start_matches("https://").split_once('/').unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(&cert).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+
+    // The request: GET https://<authority>/<path>, literals not indexed, no Huffman coding.
+    let mut block = vec![0x82, 0x87]; // :method GET, :scheme https
+    for (name_index, value) in [(1u8, authority.to_owned()), (4, format!("/{path}"))] {
+        block.push(name_index); // literal without indexing, name from the static table
+        let len = value.len();
+        if len < 127 {
+            block.push(len as u8);
+        } else {
+            block.push(127);
+            let mut rest = len - 127;
+            while rest >= 128 {
+                block.push((rest % 128) as u8 | 0x80);
+                rest /= 128;
+            }
+            block.push(rest as u8);
+        }
+        block.extend_from_slice(value.as_bytes());
+    }
+    let frame = |kind: u8, flags: u8, stream: u32, payload: &[u8]| {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[kind, flags]);
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &[])); // SETTINGS
+    out.extend(frame(1, 0x4 | 0x1, 1, &block)); // HEADERS, END_HEADERS | END_STREAM, stream 1
+    tls.write_all(&out).await.unwrap();
+
+    // The response's HEADERS frame on stream 1 (short enough to need no CONTINUATION).
+    let fields = loop {
+        let mut head = [0u8; 9];
+        tls.read_exact(&mut head).await.unwrap();
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        tls.read_exact(&mut payload).await.unwrap();
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if head[3] == 4 && head[4] & 1 == 0 {
+            tls.write_all(&frame(4, 1, 0, &[])).await.unwrap(); // SETTINGS ACK
+        }
+        if head[3] == 1 && stream == 1 {
+            assert_ne!(head[4] & 0x4, 0, "the response headers span a CONTINUATION frame");
+            assert_eq!(head[4] & (0x8 | 0x20), 0, "padded or prioritised HEADERS");
+            break hpack_fields(&payload);
+        }
+    };
+    // `location` is entry 46 of HPACK's static table; `x-request-id` has a literal name (0).
+    // Header order varies from response to response.
+    let mut never: Vec<u64> = fields
+        .iter()
+        .filter_map(|f| match f {
+            Field::NeverIndexed { name_index } => Some(*name_index),
+            _ => None,
+        })
+        .collect();
+    never.sort();
+    assert_eq!(never, [0, 46], "{fields:?}");
+    assert!(!fields.contains(&Field::Indexing { name_index: 46 }), "{fields:?}");
+    app.stop_now().await;
 }
 
 /// A client that trusts `cert` and does not follow redirects.
