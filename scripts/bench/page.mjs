@@ -2,7 +2,9 @@
 // (Debian's /usr/bin/chromium) for each mode of the spec (presign, proxy, floor, direct), and
 // reports per run: time until every image has decoded, the CPU time of the mode's server (sum
 // over its threads of /proc/<pid>/task/*/schedstat, ns) and of the browser, and the bytes the
-// server sent per image (response headers + bodies, as Chromium counts them).
+// server sent per image: as Chromium counts them (response headers + bodies; untimed run), and
+// as TCP carried them on the browser's connections to the server (`ss -ti`: bytes_acked, so
+// TLS and HTTP/2 framing included; timed runs, read before the browser closes them).
 //
 // The timed runs start a fresh Chromium (new profile: empty HTTP cache, new connections, as a
 // new annotator session) with no DevTools attached: the page times itself and posts the result
@@ -16,7 +18,7 @@
 // chromium_args are added to every launch (page.sh's TLS=1 passes the certificate to accept);
 // front_pids, when given, are a TLS proxy's processes in front of every server (page.sh's
 // FRONT=nginx), whose CPU time is reported next to the server's.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -106,6 +108,14 @@ async function inspect(mode) {
   return { decoded, bytes_per_image: bytes / n, statuses };
 }
 
+// Bytes the server at `origin` has sent on its open connections, as TCP counts them: each
+// timed run starts a new browser, so these are that run's connections.
+function sentOnConnections(origin) {
+  const port = new URL(origin).port;
+  const out = execFileSync('ss', ['-tinH', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+  return [...out.matchAll(/bytes_acked:(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
 const fronts = spec.front_pids ?? [];
 const frontCpuNs = () => fronts.reduce((sum, p) => sum + cpuNs(p), 0);
 
@@ -123,13 +133,14 @@ async function load(mode) {
   // Let the last responses finish being counted, then read the CPU.
   await new Promise((r) => setTimeout(r, 200));
   const cpu = cpuNs(pid) - cpu0, ticks = statTicks(pid) - ticks0, front = frontCpuNs() - front0;
+  const sent = sentOnConnections(spec.modes[mode].origin);
   const browserCpu = groupCpuNs(chrome.pid);
   const exited = new Promise((r) => chrome.once('exit', r));
   process.kill(-chrome.pid, 'SIGKILL');
   await exited;
   rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   return { mode, ms: Math.round(ms), decoded, images: n, cpu_ms: cpu / 1e6, cpu_us_per_image: cpu / 1e3 / n,
-    stat_ticks: ticks, browser_cpu_ms: browserCpu / 1e6, ...(fronts.length ? { front_cpu_us_per_image: front / 1e3 / n } : {}) };
+    stat_ticks: ticks, browser_cpu_ms: browserCpu / 1e6, sent_bytes_per_image: sent / n, ...(fronts.length ? { front_cpu_us_per_image: front / 1e3 / n } : {}) };
 }
 
 const inspected = {};
@@ -152,7 +163,8 @@ for (const [mode, rs] of Object.entries(results)) {
     page_ms: median(rs.map((r) => r.ms)), cpu_us_per_image: median(rs.map((r) => r.cpu_us_per_image)),
     browser_cpu_ms: median(rs.map((r) => r.browser_cpu_ms)),
     ...(fronts.length ? { front_cpu_us_per_image: median(rs.map((r) => r.front_cpu_us_per_image)) } : {}),
-    bytes_per_image: inspected[mode].bytes_per_image, statuses: inspected[mode].statuses,
+    bytes_per_image: inspected[mode].bytes_per_image,
+    sent_bytes_per_image: median(rs.map((r) => r.sent_bytes_per_image)), statuses: inspected[mode].statuses,
     page_ms_all: rs.map((r) => r.ms), cpu_us_per_image_all: rs.map((r) => +r.cpu_us_per_image.toFixed(1)) };
 }
 // Every mode against proxy mode: how much less service CPU per image, how much longer the page.
