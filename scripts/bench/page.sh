@@ -14,7 +14,8 @@
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
 # from it, so each service's CPU time is its own; examples/ceiling.rs is the floor.
-# scripts/bench/page.mjs drives Chromium (Debian's /usr/bin/chromium: apt-get install -y chromium).
+# scripts/bench/page.mjs drives Chromium (Debian's /usr/bin/chromium: apt-get install -y chromium iproute2;
+# it reads each run's bytes on the wire with ss).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/bench-target}
