@@ -83,6 +83,11 @@ if [ "$FRONT" = nginx ]; then
   nginx -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx/stderr.log" &
   PIDS+=($!)
   NGINX_PID=$!
+  for _ in $(seq 100); do  # nginx retries a busy port for 2 s before it gives up
+    [ "$(ss -ltnpH "( sport = :$PRESIGN_PORT or sport = :$PROXY_PORT or sport = :$FLOOR_PORT )" | grep -c nginx)" = 3 ] && break
+    kill -0 "$NGINX_PID" 2>/dev/null || { echo "page.sh: nginx did not start:" >&2; cat "$OUT/nginx/stderr.log" >&2; exit 1; }
+    sleep 0.1
+  done
 fi
 # The emulator serves until its stdin closes: keep a pipe open on fd 3.
 mkfifo "$OUT/emu.in"
