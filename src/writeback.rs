@@ -5,6 +5,7 @@
 //! it whole) and its `meta` with the original URIs under `ls_presign`. A task without raw
 //! references is left alone, so both paths are idempotent.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -102,11 +103,8 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
         .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     // Each URI once, in the order first seen (a task may name one object in several places).
-    for u in uris {
-        if !original.contains(&u) {
-            original.push(u);
-        }
-    }
+    let mut seen: HashSet<String> = original.iter().cloned().collect();
+    original.extend(uris.into_iter().filter(|u| seen.insert(u.clone())));
     meta.insert(
         "ls_presign".into(),
         json!({ "original_uris": original, "rewritten_at": crate::rfc3339(now) }),

@@ -47,14 +47,16 @@ impl InFlight {
     /// bytes to leave the connection's buffers).
     pub async fn settled(&self, settle: Duration) {
         loop {
+            // Created before the count is read, so no drop to zero after that read is missed.
             let changed = self.changed.notified();
             if self.count() > 0 {
                 changed.await;
                 continue;
             }
-            tokio::time::sleep(settle).await;
-            if self.count() == 0 {
-                return;
+            // A request that starts and ends within `settle` restarts the wait.
+            tokio::select! {
+                () = tokio::time::sleep(settle) => if self.count() == 0 { return },
+                () = changed => {}
             }
         }
     }
@@ -111,5 +113,21 @@ mod tests {
         drop(c);
         waiter.await.unwrap();
         assert_eq!(f.count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_starts_and_ends_in_the_quiet_period_restarts_it() {
+        let f = Arc::new(InFlight::default());
+        let waiter = tokio::spawn({
+            let f = f.clone();
+            async move { f.settled(Duration::from_secs(1)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        drop(f.enter());
+        // 1 s after the start, but only 400 ms after that request: still waiting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!waiter.is_finished());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(waiter.is_finished());
     }
 }
