@@ -120,16 +120,17 @@ pub struct ReadOptions {
 #[derive(Debug)]
 pub struct Storages {
     list: Vec<Storage>,
-    /// Bucket name → index into `list`, per scheme (looked up by `&str`: no allocation).
-    by_bucket: [HashMap<String, usize>; 2],
+    /// Bucket name → index into `list`, one map per scheme (`Scheme as usize`; looked up by
+    /// `&str`: no allocation).
+    by_bucket: [HashMap<String, usize>; Scheme::ALL.len()],
     http: reqwest::Client,
 }
 
 impl Storages {
     pub fn new(configs: Vec<StorageConfig>) -> Result<Storages, reqwest::Error> {
-        let mut by_bucket: [HashMap<String, usize>; 2] = Default::default();
+        let mut by_bucket: [HashMap<String, usize>; Scheme::ALL.len()] = Default::default();
         for (i, c) in configs.iter().enumerate() {
-            by_bucket[scheme_slot(c.scheme)].insert(c.bucket.clone(), i);
+            by_bucket[c.scheme as usize].insert(c.bucket.clone(), i);
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -150,7 +151,7 @@ impl Storages {
     /// The storage `uri` belongs to (with its index), if its bucket is configured and its key
     /// is inside the allowed prefixes.
     pub fn find(&self, uri: &StorageUri) -> Result<(usize, &Storage), StorageError> {
-        let &i = self.by_bucket[scheme_slot(uri.scheme)]
+        let &i = self.by_bucket[uri.scheme as usize]
             .get(uri.bucket.as_str())
             .ok_or_else(|| StorageError::NotConfigured(uri.clone()))?;
         let s = &self.list[i];
@@ -272,13 +273,6 @@ fn probe_key(c: &StorageConfig) -> String {
         "{}.ls-presign-ready",
         c.allowed_prefixes.first().map_or("", String::as_str)
     )
-}
-
-fn scheme_slot(scheme: Scheme) -> usize {
-    match scheme {
-        Scheme::Oss => 0,
-        Scheme::S3 => 1,
-    }
 }
 
 /// The `<Code>` of an OSS/S3 XML error body.

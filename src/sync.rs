@@ -100,10 +100,10 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
     config.require_secret().map_err(|e| e.to_string())?;
     let ls_config = config
         .label_studio
-        .clone()
+        .as_ref()
         .ok_or("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: required for sync")?;
     let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
-    let ls = LabelStudio::from_config(&ls_config).map_err(|e| e.to_string())?;
+    let ls = LabelStudio::from_config(ls_config).map_err(|e| e.to_string())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

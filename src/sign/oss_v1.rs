@@ -4,7 +4,7 @@ use base64::Engine;
 use hmac::Mac;
 use secrecy::ExposeSecret;
 
-use super::{Credentials, Presigned, Request, Target, encode};
+use super::{Credentials, Presigned, Request, Target, UrlStart, encode};
 
 /// Signs OSS V1 presigned URLs with one set of credentials.
 #[derive(Debug)]
@@ -32,13 +32,16 @@ impl OssV1 {
         mac.update(string_to_sign.as_bytes());
         let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
 
-        let mut url = format!(
-            "{}?OSSAccessKeyId={}&Expires={expires_at}&Signature={}",
-            target.object_url(req.bucket, req.key),
-            encode(&self.credentials.access_key_id),
-            encode(&signature)
-        );
-        if let Some(token) = self.credentials.token() {
+        let token = self.credentials.token();
+        let query_len = 100 + self.credentials.access_key_id.len() + token.map_or(0, |t| 3 * t.len());
+        let mut url = UrlStart::new(target, req.bucket, req.key, query_len).url;
+        url.push_str("?OSSAccessKeyId=");
+        url.push_str(&encode(&self.credentials.access_key_id));
+        url.push_str("&Expires=");
+        url.push_str(&expires_at.to_string());
+        url.push_str("&Signature=");
+        url.push_str(&encode(&signature));
+        if let Some(token) = token {
             url.push_str("&security-token=");
             url.push_str(&encode(token));
         }
