@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine;
@@ -31,7 +33,9 @@ pub struct TestApp {
     /// Follows redirects, resolving `*.localhost` to 127.0.0.1.
     pub browser: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
-    handle: actix_web::dev::ServerHandle,
+    /// Tells the running service to stop (see [`TestApp::stop`]).
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl TestApp {
@@ -62,15 +66,11 @@ impl TestApp {
         self.emulator.put_object(bucket, key, body.into(), content_type);
     }
 
+    /// Stops the service as SIGTERM does ([`Application::run_until`]: in-flight requests
+    /// finish; over TLS idle HTTP/2 connections are not waited for), then the emulator.
     pub async fn stop(self) {
-        self.handle.stop(true).await;
-        self.emulator.stop().await;
-    }
-
-    /// Stops without waiting for open connections (an HTTP/2 client's idle one would hold a
-    /// graceful stop for the whole shutdown timeout).
-    pub async fn stop_now(self) {
-        self.handle.stop(false).await;
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
         self.emulator.stop().await;
     }
 }
@@ -185,15 +185,8 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     std::fs::write(&toml_path, toml).unwrap();
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app_port = listener.local_addr().unwrap().port();
+    let app_port = listener.local_addr().unwrap().port().to_string();
     let inline_max = INLINE_MAX.to_string();
-    // With a TLS certificate the service serves HTTPS, and the test clients trust that certificate.
-    let tls_cert = extra_env
-        .iter()
-        .find(|(k, _)| *k == "LS_PRESIGN_TLS_CERT_FILE")
-        .map(|(_, v)| reqwest::Certificate::from_pem(&std::fs::read(v).unwrap()).unwrap());
-    let scheme = if tls_cert.is_some() { "https" } else { "http" };
-    let public = format!("{scheme}://127.0.0.1:{app_port}");
     let mut vars: HashMap<String, String> = [
         ("OSS_BUCKET", "media"),
         ("OSS_REGION", "cn-hangzhou"),
@@ -204,7 +197,8 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         ("LS_PRESIGN_SECRET", LINK_SECRET),
         ("LS_PRESIGN_CONFIG", toml_path.to_str().unwrap()),
         ("LS_PRESIGN_INLINE_MAX_BYTES", inline_max.as_str()),
-        ("LS_PRESIGN_PUBLIC_URL", public.as_str()),
+        // The public URL defaults to http(s)://127.0.0.1:{PORT}, https with a TLS certificate.
+        ("PORT", app_port.as_str()),
         ("LS_PRESIGN_WORKERS", "1"),
     ]
     .iter()
@@ -214,10 +208,18 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         vars.insert(k.to_string(), v.to_string());
     }
     let config = Config::load(&Env::map(&vars)).unwrap();
+    let base = config.public_url.clone();
+    // Serving HTTPS, the test clients trust the service's certificate.
+    let tls_cert = config.tls.as_ref().map(|tls| tls.cert.clone());
     let app = Application::with_listener(config, listener).unwrap();
-    let handle = app.handle();
     let state = app.shared_state();
-    tokio::spawn(app.run_until_stopped());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        // A TestApp dropped without `stop` leaves the service running, as before.
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
 
     let localhost: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // With asymmetric token keys the service cannot mint; such tests bring their own tokens.
@@ -228,26 +230,33 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
     {
         headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
-    let trusting = || match &tls_cert {
-        Some(cert) => reqwest::Client::builder().add_root_certificate(cert.clone()),
+    let client_builder = || match &tls_cert {
+        Some(cert) => trusting(cert),
         None => reqwest::Client::builder(),
     };
     TestApp {
-        base: public,
+        base,
         emulator,
-        client: trusting()
+        client: client_builder()
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        browser: trusting()
+        browser: client_builder()
             .resolve("vhost.localhost", localhost)
             .resolve("localhost", localhost)
             .build()
             .unwrap(),
         state,
-        handle,
+        stop,
+        server,
     }
+}
+
+/// A client builder that trusts the certificate in the PEM file `cert` (besides the usual roots).
+pub fn trusting(cert: &Path) -> reqwest::ClientBuilder {
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(cert).unwrap()).unwrap();
+    reqwest::Client::builder().add_root_certificate(cert)
 }
 
 /// An emulator with one V4-only bucket (CORS `*`) that accepts `credential`, answering each
@@ -278,14 +287,21 @@ pub async fn wait_until_up(client: &reqwest::Client, base: &str) {
 /// `ls-presign serve` as its own process on a free port of 127.0.0.1 (`RUST_LOG=info`), with
 /// nothing else in its environment but `env`. Its stderr is kept for [`sigterm_and_wait`].
 pub fn spawn_serve(env: &[(&str, &str)]) -> (std::process::Child, u16) {
+    spawn_serve_to(env, Stdio::null(), Stdio::piped())
+}
+
+/// [`spawn_serve`] with its stdout and stderr going to `stdout` and `stderr`; `env` may set
+/// another `RUST_LOG`.
+pub fn spawn_serve_to(env: &[(&str, &str)], stdout: Stdio, stderr: Stdio) -> (std::process::Child, u16) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_ls-presign"))
         .arg("serve")
         .env_clear()
         .envs([("HOST", "127.0.0.1"), ("PORT", &port.to_string()), ("RUST_LOG", "info")])
         .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .unwrap();
     (child, port)

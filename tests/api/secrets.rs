@@ -2,9 +2,6 @@
 //! webhook write-back through a Personal Access Token, bad tokens, errors, metrics — never
 //! prints a configured secret, raw or percent-encoded.
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
-
 use ls_presign::emulator::Credential;
 use serde_json::{Value, json};
 
@@ -29,18 +26,12 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
     emulator.put_object("media", "a.png", "PNG".into(), "image/png");
     let ls = FakeLs::start();
     ls.add_task(json!({"id": 1, "project": 1, "data": {"image": "oss://media/a.png"}, "meta": {}}));
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log_path = std::env::temp_dir().join(format!("ls-presign-trace-{port}.log"));
+    let log_path = std::env::temp_dir().join(format!("ls-presign-trace-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
     let pat = pat();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ls-presign"))
-        .arg("serve")
-        .env_clear()
-        .envs([
+    let (mut child, port) = crate::helpers::spawn_serve_to(
+        &[
             ("RUST_LOG", "trace"),
-            ("HOST", "127.0.0.1"),
-            ("PORT", &port.to_string()),
             ("OSS_BUCKET", "media"),
             ("OSS_REGION", "cn-hangzhou"),
             ("OSS_ENDPOINT", &emulator.endpoint()),
@@ -53,12 +44,11 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
             ("LABEL_STUDIO_API_KEY", &pat),
             ("BASIC_AUTH_USER", "ml"),
             ("BASIC_AUTH_PASS", "basic-PASS-secret"),
-        ])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        log.try_clone().unwrap().into(),
+        log.into(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

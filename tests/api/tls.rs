@@ -15,16 +15,20 @@ use serde_json::Value;
 
 use crate::helpers::{LINK_SECRET, TestApp, spawn_app_with};
 
+/// A client that trusts `cert` and does not follow redirects.
+fn trusting(cert: &Path) -> reqwest::ClientBuilder {
+    crate::helpers::trusting(cert).redirect(reqwest::redirect::Policy::none())
+}
+
 /// A self-signed certificate for 127.0.0.1 and its key, written as PEM files in a new directory.
 fn certificate(name: &str) -> (PathBuf, PathBuf) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    let cert = params.self_signed(&key).unwrap();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
     let dir = std::env::temp_dir().join(format!("ls-presign-tls-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
     (cert_path, key_path)
 }
 
@@ -74,7 +78,7 @@ async fn serves_links_over_https_with_http2_and_http1() {
     assert!(reqwest::get(format!("{plain}/health")).await.is_err());
     assert!(reqwest::get(format!("{}/health", app.base)).await.is_err());
     assert_eq!(app.get("/health").await.status(), 200);
-    app.stop_now().await;
+    app.stop().await;
 }
 
 /// The emulator's HTTPS port (the browser benchmark's store that speaks HTTP/2) serves the same
@@ -145,6 +149,23 @@ fn hpack_int(block: &[u8], at: &mut usize, n: u32) -> u64 {
         }
     }
     value
+}
+
+/// Appends an HPACK integer with an `n`-bit prefix (RFC 7541, 5.1) to `block`; `first` holds
+/// the bits of the first octet above the prefix.
+fn hpack_put_int(block: &mut Vec<u8>, first: u8, n: u32, value: u64) {
+    let mask = (1u64 << n) - 1;
+    if value < mask {
+        block.push(first | value as u8);
+        return;
+    }
+    block.push(first | mask as u8);
+    let mut rest = value - mask;
+    while rest >= 128 {
+        block.push((rest % 128) as u8 | 0x80);
+        rest /= 128;
+    }
+    block.push(rest as u8);
 }
 
 /// The representation of each field in a header block (strings are skipped, not decoded).
@@ -222,18 +243,7 @@ async fn http2_sends_the_presigned_location_and_the_request_id_never_indexed() {
     let mut block = vec![0x82, 0x87]; // :method GET, :scheme https
     for (name_index, value) in [(1u8, authority.to_owned()), (4, format!("/{path}"))] {
         block.push(name_index); // literal without indexing, name from the static table
-        let len = value.len();
-        if len < 127 {
-            block.push(len as u8);
-        } else {
-            block.push(127);
-            let mut rest = len - 127;
-            while rest >= 128 {
-                block.push((rest % 128) as u8 | 0x80);
-                rest /= 128;
-            }
-            block.push(rest as u8);
-        }
+        hpack_put_int(&mut block, 0, 7, value.len() as u64); // no Huffman coding
         block.extend_from_slice(value.as_bytes());
     }
     let frame = |kind: u8, flags: u8, stream: u32, payload: &[u8]| {
@@ -249,22 +259,32 @@ async fn http2_sends_the_presigned_location_and_the_request_id_never_indexed() {
     tls.write_all(&out).await.unwrap();
 
     // The response's HEADERS frame on stream 1 (short enough to need no CONTINUATION).
-    let fields = loop {
-        let mut head = [0u8; 9];
-        tls.read_exact(&mut head).await.unwrap();
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-        let mut payload = vec![0u8; len];
-        tls.read_exact(&mut payload).await.unwrap();
-        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        if head[3] == 4 && head[4] & 1 == 0 {
-            tls.write_all(&frame(4, 1, 0, &[])).await.unwrap(); // SETTINGS ACK
-        }
-        if head[3] == 1 && stream == 1 {
-            assert_ne!(head[4] & 0x4, 0, "the response headers span a CONTINUATION frame");
-            assert_eq!(head[4] & (0x8 | 0x20), 0, "padded or prioritised HEADERS");
-            break hpack_fields(&payload);
+    let read_headers = async {
+        loop {
+            let mut head = [0u8; 9];
+            tls.read_exact(&mut head).await.unwrap();
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            tls.read_exact(&mut payload).await.unwrap();
+            let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            match head[3] {
+                3 if stream == 1 => panic!("the service reset stream 1 (RST_STREAM {payload:02x?})"),
+                7 => panic!("the service closed the connection (GOAWAY {payload:02x?})"),
+                _ => {}
+            }
+            if head[3] == 4 && head[4] & 1 == 0 {
+                tls.write_all(&frame(4, 1, 0, &[])).await.unwrap(); // SETTINGS ACK
+            }
+            if head[3] == 1 && stream == 1 {
+                assert_ne!(head[4] & 0x4, 0, "the response headers span a CONTINUATION frame");
+                assert_eq!(head[4] & (0x8 | 0x20), 0, "padded or prioritised HEADERS");
+                break hpack_fields(&payload);
+            }
         }
     };
+    let fields = tokio::time::timeout(Duration::from_secs(10), read_headers)
+        .await
+        .unwrap_or_else(|_| panic!("no HEADERS frame on stream 1 within 10 s"));
     // `location` is entry 46 of HPACK's static table; `x-request-id` has a literal name (0).
     // Header order varies from response to response.
     let mut never: Vec<u64> = fields
@@ -277,15 +297,7 @@ async fn http2_sends_the_presigned_location_and_the_request_id_never_indexed() {
     never.sort();
     assert_eq!(never, [0, 46], "{fields:?}");
     assert!(!fields.contains(&Field::Indexing { name_index: 46 }), "{fields:?}");
-    app.stop_now().await;
-}
-
-/// A client that trusts `cert` and does not follow redirects.
-fn trusting(cert: &Path) -> reqwest::ClientBuilder {
-    let cert = reqwest::Certificate::from_pem(&std::fs::read(cert).unwrap()).unwrap();
-    reqwest::Client::builder()
-        .add_root_certificate(cert)
-        .redirect(reqwest::redirect::Policy::none())
+    app.stop().await;
 }
 
 /// Browsers keep idle HTTP/2 connections open. On SIGTERM the service still finishes the
@@ -294,7 +306,8 @@ fn trusting(cert: &Path) -> reqwest::ClientBuilder {
 async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_idle_connections() {
     let (cert, key) = certificate("sigterm");
     let (ak, sk) = ("LTAItlsshutdown01", "tls-shutdown-secret-0123456789");
-    // Every store request takes 1.5 s, so a proxied read is still in flight when SIGTERM comes.
+    // Every store request takes 3 s, so a proxied read is still in flight when SIGTERM comes
+    // (the emulator counts a request only once answered: nothing to poll for its arrival).
     let emulator = crate::helpers::single_bucket_emulator(
         "media",
         Credential {
@@ -302,7 +315,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
             access_key_secret: sk.into(),
             security_token: None,
         },
-        Duration::from_millis(1500),
+        Duration::from_millis(3000),
     );
     emulator.put_object("media", "slow.png", "PNGDATA".into(), "image/png");
     let secret = "tls-shutdown-link-secret-0123456789";
@@ -338,6 +351,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
             (resp.status().as_u16(), resp.bytes().await.unwrap())
         }
     });
+    // Time for the GET to reach the store, where it then waits 3 s.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, log, took) = crate::helpers::sigterm_and_wait(child).await;
     assert!(status.success(), "exit status {status:?}\n{log}");

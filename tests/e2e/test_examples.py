@@ -53,13 +53,8 @@ def mint(scope, sub="e2e-examples"):
 
 
 def pinned_requests():
-    """Installs examples/requirements.txt into this venv unless its pin is already there."""
-    import requests
-
+    """The examples run with the requests that examples/requirements.txt pins (tests/e2e/run installs it)."""
     pin = re.search(r"^requests==(\S+)", (EXAMPLES / "requirements.txt").read_text(), re.M).group(1)
-    if requests.__version__ != pin:
-        subprocess.run([PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                        str(EXAMPLES / "requirements.txt")], check=True, timeout=300)
     out = subprocess.run([PY, "-c", "import requests; print(requests.__version__)"],
                          capture_output=True, text=True).stdout.strip()
     check(f"examples/requirements.txt: requests=={pin} is what the examples run with", out == pin, out)
