@@ -11,8 +11,10 @@
 //! With a `links` file (lines of `token location`), `GET /r/{token}` answers with that token's
 //! location instead (404 for others): the browser benchmark (scripts/bench/page.sh) uses it as
 //! the floor of a 303 per image, with ls-presign's own tokens (so the requests are as long) and
-//! the presigned URL ls-presign gave for each. With `LS_PRESIGN_TLS_CERT_FILE` and
-//! `LS_PRESIGN_TLS_KEY_FILE` set it serves HTTPS and HTTP/2, as ls-presign does with them.
+//! the presigned URL ls-presign gave for each. A links file with no link, or a line that is not
+//! `token location`, is an error (exit 2), never a fall-back to the fixed Location. With
+//! `LS_PRESIGN_TLS_CERT_FILE` and `LS_PRESIGN_TLS_KEY_FILE` set it serves HTTPS and HTTP/2, as
+//! ls-presign does with them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
 
@@ -34,6 +36,25 @@ async fn fixed() -> HttpResponse {
     see_other(HeaderValue::from_static(LOCATION))
 }
 
+/// The `token location` lines of `file`, or why they are not.
+fn read_links(file: &str) -> Result<HashMap<String, HeaderValue>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read links file {file}: {e}"))?;
+    let mut locations = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let (token, url) = line
+            .split_once(' ')
+            .filter(|(token, url)| !token.is_empty() && !url.is_empty())
+            .ok_or_else(|| format!("{file}:{}: not `token location`: {line:?}", i + 1))?;
+        let url =
+            HeaderValue::from_str(url).map_err(|e| format!("{file}:{}: location is no header value: {e}", i + 1))?;
+        locations.insert(token.to_owned(), url);
+    }
+    if locations.is_empty() {
+        return Err(format!("links file {file} has no `token location` line"));
+    }
+    Ok(locations)
+}
+
 async fn listed(req: HttpRequest, locations: web::Data<HashMap<String, HeaderValue>>) -> HttpResponse {
     match req.path().strip_prefix("/r/").and_then(|token| locations.get(token)) {
         Some(location) => see_other(location.clone()),
@@ -49,15 +70,16 @@ async fn main() -> std::io::Result<()> {
         .next()
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let locations: HashMap<String, HeaderValue> = match args.next() {
-        Some(file) => std::fs::read_to_string(file)?
-            .lines()
-            .map(|l| {
-                let (token, url) = l.split_once(' ').expect("`token location` on every line");
-                (token.to_owned(), HeaderValue::from_str(url).expect("a URL"))
-            })
-            .collect(),
-        None => HashMap::new(),
+    // Some only with a links file: without one, the fixed Location for every token.
+    let locations: Option<HashMap<String, HeaderValue>> = match args.next() {
+        Some(file) => match read_links(&file) {
+            Ok(locations) => Some(locations),
+            Err(e) => {
+                eprintln!("ceiling: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => None,
     };
     let tls = match (
         std::env::var_os("LS_PRESIGN_TLS_CERT_FILE"),
@@ -67,21 +89,21 @@ async fn main() -> std::io::Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    eprintln!(
-        "ceiling: 303 on {scheme}://{addr}/r/{{token}}, {workers} workers, {} locations",
-        locations.len()
-    );
-    let locations = web::Data::new(locations);
+    let what = locations
+        .as_ref()
+        .map_or("a fixed location".into(), |l| format!("{} locations", l.len()));
+    eprintln!("ceiling: 303 on {scheme}://{addr}/r/{{token}}, {workers} workers, {what}");
+    let locations = locations.map(web::Data::new);
     // Routed the way ls-presign routes its links (a `/r` prefix scope), so the comparison
     // measures what ls-presign adds, not a difference in routing.
     let server = HttpServer::new(move || {
         let links = web::scope("/r");
-        let links = if locations.is_empty() {
-            links.default_service(web::to(fixed))
-        } else {
-            links.default_service(web::to(listed))
-        };
-        App::new().app_data(locations.clone()).service(links)
+        match &locations {
+            None => App::new().service(links.default_service(web::to(fixed))),
+            Some(locations) => App::new()
+                .app_data(locations.clone())
+                .service(links.default_service(web::to(listed))),
+        }
     })
     .workers(workers);
     match tls {

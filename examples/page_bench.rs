@@ -69,11 +69,9 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// HTTPS in front of the emulator's port `backend`, offering HTTP/1.1 only (ALPN): each
-/// connection's TLS ends here and its bytes are piped to the emulator.
-async fn tls_front(cert: &str, key: &str, backend: u16) -> std::io::Result<u16> {
-    let identity = ls_presign::tls::load(cert.as_ref(), key.as_ref()).map_err(std::io::Error::other)?;
-    let mut config = (*identity.config).clone();
+/// HTTPS in front of the emulator's port `backend`, with `config`'s identity, offering HTTP/1.1
+/// only (ALPN): each connection's TLS ends here and its bytes are piped to the emulator.
+async fn tls_front(mut config: rustls::ServerConfig, backend: u16) -> std::io::Result<u16> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -114,22 +112,32 @@ async fn main() -> std::io::Result<()> {
         arg(&args, "--tls-cert", String::new()),
         arg(&args, "--tls-key", String::new()),
     );
-    let (emulator, presign_endpoint) = if cert.is_empty() || key.is_empty() {
-        let emulator = Emulator::start(config, plain)?;
-        let endpoint = emulator.endpoint();
-        (emulator, endpoint)
-    } else if args.iter().any(|a| a == "--store-h2") {
-        let identity = ls_presign::tls::load(cert.as_ref(), key.as_ref()).map_err(std::io::Error::other)?;
-        let https = TcpListener::bind("127.0.0.1:0")?;
-        let endpoint = format!("https://127.0.0.1:{}", https.local_addr()?.port());
-        (
-            Emulator::start_with_tls(config, plain, (https, (*identity.config).clone()))?,
-            endpoint,
-        )
+    let identity = if cert.is_empty() || key.is_empty() {
+        None
     } else {
-        let emulator = Emulator::start(config, plain)?;
-        let endpoint = format!("https://127.0.0.1:{}", tls_front(&cert, &key, emulator.port()).await?);
-        (emulator, endpoint)
+        Some(ls_presign::tls::load(cert.as_ref(), key.as_ref()).map_err(std::io::Error::other)?)
+    };
+    let store_h2 = args.iter().any(|a| a == "--store-h2");
+    let (emulator, presign_endpoint) = match (identity, store_h2) {
+        // Plain HTTP only: browsers and the services use the same endpoint.
+        (None, _) => {
+            let emulator = Emulator::start(config, plain)?;
+            let endpoint = emulator.endpoint();
+            (emulator, endpoint)
+        }
+        // The emulator's own HTTPS port, HTTP/2 included.
+        (Some(identity), true) => {
+            let https = TcpListener::bind("127.0.0.1:0")?;
+            let endpoint = format!("https://127.0.0.1:{}", https.local_addr()?.port());
+            let tls = (https, (*identity.config).clone());
+            (Emulator::start_with_tls(config, plain, tls)?, endpoint)
+        }
+        // HTTPS with HTTP/1.1 only, in front of the plain port.
+        (Some(identity), false) => {
+            let emulator = Emulator::start(config, plain)?;
+            let port = tls_front((*identity.config).clone(), emulator.port()).await?;
+            (emulator, format!("https://127.0.0.1:{port}"))
+        }
     };
     let links = LinkSigner::new(KeyRing::hmac(&SecretString::from(secret), &[]));
     let mut tokens = Vec::new();

@@ -22,7 +22,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(new URL('../../tests/e2e/package.json', import.meta.url));
@@ -116,6 +116,17 @@ function sentOnConnections(origin) {
   return [...out.matchAll(/bytes_acked:(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
+// The process groups of the timed runs' Chromiums still alive, killed too if this script ends
+// or is interrupted: they are detached, so a Ctrl-C or page.sh's exit would not reach them.
+const liveChromes = new Set();
+function killGroup(pgid) {
+  try { process.kill(-pgid, 'SIGKILL'); } catch {} // ESRCH: the whole group has already ended
+}
+process.on('exit', () => liveChromes.forEach(killGroup));
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => { liveChromes.forEach(killGroup); process.exit(128 + constants.signals[sig]); });
+}
+
 const fronts = spec.front_pids ?? [];
 const frontCpuNs = () => fronts.reduce((sum, p) => sum + cpuNs(p), 0);
 
@@ -127,17 +138,21 @@ async function load(mode) {
   const cpu0 = cpuNs(pid), ticks0 = statTicks(pid), front0 = frontCpuNs();
   const chrome = spawn('/usr/bin/chromium', [...FLAGS, `--user-data-dir=${profile}`, `${pageBase}/${mode}.html`],
     { stdio: 'ignore', detached: true }); // its own process group, to stop every child at the end
+  liveChromes.add(chrome.pid);
+  const exited = new Promise((r) => { chrome.once('exit', r); chrome.once('error', r); }); // error: it did not start
   const timeout = setTimeout(() => reported?.({ ms: NaN, decoded: 0 }), 120000);
-  const { ms, decoded } = await done;
+  // A Chromium that ends before its page reports (crash, failed start) is a failed run.
+  const failed = { ms: NaN, decoded: 0 };
+  const { ms, decoded } = await Promise.race([done, exited.then(() => failed)]);
   clearTimeout(timeout);
   // Let the last responses finish being counted, then read the CPU.
   await new Promise((r) => setTimeout(r, 200));
   const cpu = cpuNs(pid) - cpu0, ticks = statTicks(pid) - ticks0, front = frontCpuNs() - front0;
   const sent = sentOnConnections(spec.modes[mode].origin);
   const browserCpu = groupCpuNs(chrome.pid);
-  const exited = new Promise((r) => chrome.once('exit', r));
-  process.kill(-chrome.pid, 'SIGKILL');
+  killGroup(chrome.pid);
   await exited;
+  liveChromes.delete(chrome.pid);
   rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   return { mode, ms: Math.round(ms), decoded, images: n, cpu_ms: cpu / 1e6, cpu_us_per_image: cpu / 1e3 / n,
     stat_ticks: ticks, browser_cpu_ms: browserCpu / 1e6, sent_bytes_per_image: sent / n, ...(fronts.length ? { front_cpu_us_per_image: front / 1e3 / n } : {}) };

@@ -38,42 +38,66 @@ OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 
 cargo build --release --locked --bin ls-presign --example page_bench --example ceiling >&2
 BIN=$CARGO_TARGET_DIR/release
+# With FRONT set, nginx holds the public ports and the services and the floor listen on those + 10.
+OFF=0
+[ -z "$FRONT" ] || OFF=10
+# Refuse to run next to anything on our ports: its answers would be taken for our servers'.
+for p in "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT"; do
+  for q in "$p" $([ "$OFF" = 0 ] || echo $((p + OFF))); do
+    [ -z "$(ss -ltnH "( sport = :$q )")" ] || {
+      echo "page.sh: port $q is already in use (another page.sh run?); set PRESIGN_PORT, PROXY_PORT, FLOOR_PORT" >&2; exit 2; }
+  done
+done
 SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 PIDS=()
 cleanup() { exec 3>&- 2>/dev/null || true; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+# wait_for PID LOG CMD...: run CMD every 0.1 s until it succeeds; if process PID ends first, or
+# after 30 s, print LOG to stderr and exit 1.
+wait_for() {
+  local pid=$1 log=$2 i
+  shift 2
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || { echo "page.sh: process $pid ended before \`$*\` succeeded; $log:" >&2; cat "$log" >&2; exit 1; }
+    "$@" && return 0
+    sleep 0.1
+  done
+  echo "page.sh: \`$*\` still failing after 30 s; $log:" >&2
+  cat "$log" >&2
+  exit 1
+}
+answer() { local u; for u; do curl -ksf -o /dev/null "$u" || return 1; done; } # URL...: each gives a status < 400
+wait_up() { local pid=$1 log=$2; shift 2; wait_for "$pid" "$log" answer "$@"; } # PID LOG URL...
 
 # With TLS=1 the services and the floor serve HTTPS (and so HTTP/2) with a throwaway self-signed
 # certificate, which Chromium is told to accept by its key's hash. The emulator then serves
 # browsers over HTTPS too, HTTP/1.1 only like OSS and S3 (OSS_PRESIGN_ENDPOINT), while the
 # services read from its plain-HTTP port, as from an OSS -internal endpoint. STORE_H2=1 lets the
 # store offer HTTP/2 as well (R2, MinIO over TLS, a CDN in front of the bucket).
-SCHEME=http TLS_ENV=() EMULATOR_TLS=() SPKI=
+SCHEME=http SERVER_TLS_ENV=() EMULATOR_TLS=() SPKI=
 if [ "$TLS" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
       -addext subjectAltName=IP:127.0.0.1 -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
   SPKI=$(openssl x509 -in "$OUT/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der \
       | openssl dgst -sha256 -binary | base64)
-  SCHEME=https TLS_ENV=(LS_PRESIGN_TLS_CERT_FILE="$OUT/cert.pem" LS_PRESIGN_TLS_KEY_FILE="$OUT/key.pem")
+  SCHEME=https
+  [ -n "$FRONT" ] || SERVER_TLS_ENV=(LS_PRESIGN_TLS_CERT_FILE="$OUT/cert.pem" LS_PRESIGN_TLS_KEY_FILE="$OUT/key.pem")
   EMULATOR_TLS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
   [ "$STORE_H2" = 1 ] && EMULATOR_TLS+=(--store-h2)
 fi
 # With FRONT=nginx the TLS (and HTTP/2) ends in nginx instead, on the same public ports, and
 # nginx forwards to the services and the floor over plain HTTP/1.1 keep-alive connections on
-# those ports + 10: the deployment behind a TLS proxy or ingress. Like ingress-nginx
+# those ports + 10 (OFF): the deployment behind a TLS proxy or ingress. Like ingress-nginx
 # (docs/deploy/ingress.yaml) it streams responses instead of buffering them to temporary files
 # (proxy_buffering off); access logging is off. Its workers' CPU is reported apart.
-SERVER_TLS_ENV=("${TLS_ENV[@]}")
-inner() { if [ -n "$FRONT" ]; then echo $(($1 + 10)); else echo "$1"; fi; }
 if [ "$FRONT" = nginx ]; then
-  SERVER_TLS_ENV=()
   mkdir -p "$OUT/nginx"
   {
     echo "worker_processes $WORKERS; pid $OUT/nginx/nginx.pid; error_log $OUT/nginx/error.log warn;"
     echo "events { worker_connections 4096; }"
     echo "http { access_log off; client_body_temp_path $OUT/nginx/body; proxy_temp_path $OUT/nginx/proxy;"
     for p in "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT"; do
-      echo "  upstream u$p { server 127.0.0.1:$(inner "$p"); keepalive 32; }"
+      echo "  upstream u$p { server 127.0.0.1:$((p + OFF)); keepalive 32; }"
       echo "  server { listen 127.0.0.1:$p ssl http2; ssl_certificate $OUT/cert.pem; ssl_certificate_key $OUT/key.pem;"
       echo "    location / { proxy_pass http://u$p; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off;"
       echo "      proxy_set_header Host \$host; proxy_set_header X-Forwarded-Proto https; } }"
@@ -83,23 +107,22 @@ if [ "$FRONT" = nginx ]; then
   nginx -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx/stderr.log" &
   PIDS+=($!)
   NGINX_PID=$!
-  for _ in $(seq 100); do  # nginx retries a busy port for 2 s before it gives up
-    [ "$(ss -ltnpH "( sport = :$PRESIGN_PORT or sport = :$PROXY_PORT or sport = :$FLOOR_PORT )" | grep -c nginx)" = 3 ] && break
-    kill -0 "$NGINX_PID" 2>/dev/null || { echo "page.sh: nginx did not start:" >&2; cat "$OUT/nginx/stderr.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  nginx_listens() { [ "$(ss -ltnpH "( sport = :$PRESIGN_PORT or sport = :$PROXY_PORT or sport = :$FLOOR_PORT )" | grep -c nginx)" = 3 ]; }
+  wait_for "$NGINX_PID" "$OUT/nginx/stderr.log" nginx_listens
 fi
 # The emulator serves until its stdin closes: keep a pipe open on fd 3.
 mkfifo "$OUT/emu.in"
 "$BIN/examples/page_bench" --latency-ms "$LATENCY_MS" --images "$IMAGES" --image-side "$IMAGE_SIDE" \
     --secret "$SECRET" "${EMULATOR_TLS[@]}" <"$OUT/emu.in" >"$OUT/emulator.json" 2>"$OUT/emulator.log" &
 PIDS+=($!)
+EMULATOR_PID=$!
 exec 3>"$OUT/emu.in"
-for _ in $(seq 100); do [ -s "$OUT/emulator.json" ] && break; sleep 0.1; done
+emulator_ready() { [ -s "$OUT/emulator.json" ] && [ -z "$(tail -c 1 "$OUT/emulator.json")" ]; } # its whole JSON line
+wait_for "$EMULATOR_PID" "$OUT/emulator.log" emulator_ready
 val() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$OUT/emulator.json" "$1"; }
 
 serve() { # MODE PORT
-  env -i PATH="$PATH" HOME="$HOME" RUST_LOG=warn HOST=127.0.0.1 PORT="$(inner "$2")" LS_PRESIGN_MODE="$1" \
+  env -i PATH="$PATH" HOME="$HOME" RUST_LOG=warn HOST=127.0.0.1 PORT=$(($2 + OFF)) LS_PRESIGN_MODE="$1" \
       LS_PRESIGN_SECRET="$SECRET" LS_PRESIGN_PUBLIC_URL="$SCHEME://127.0.0.1:$2" "${SERVER_TLS_ENV[@]}" \
       OSS_BUCKET="$(val bucket)" OSS_REGION="$(val region)" OSS_ENDPOINT="$(val endpoint)" OSS_PRESIGN_ENDPOINT="$(val presign_endpoint)" \
       OSS_ADDRESSING_STYLE=path OSS_ACCESS_KEY_ID="$(val access_key_id)" \
@@ -110,9 +133,8 @@ serve() { # MODE PORT
 }
 serve presign "$PRESIGN_PORT"
 serve proxy "$PROXY_PORT"
-for p in "$PRESIGN_PORT" "$PROXY_PORT"; do
-  for _ in $(seq 100); do curl -ksf "$SCHEME://127.0.0.1:$p/health" >/dev/null && break; sleep 0.1; done
-done
+wait_up "$presign_PID" "$OUT/presign.log" "$SCHEME://127.0.0.1:$PRESIGN_PORT/health"
+wait_up "$proxy_PID" "$OUT/proxy.log" "$SCHEME://127.0.0.1:$PROXY_PORT/health"
 
 # The floor: each image's presigned URL, as the presign-mode service redirects to it.
 python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['tokens']))" "$OUT/emulator.json" \
@@ -121,10 +143,11 @@ python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['token
 [ "$(grep -c ' http' "$OUT/links.txt")" = "$IMAGES" ] || { echo "page.sh: no presigned URL for some images" >&2; exit 1; }
 echo "services speak: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$SCHEME://127.0.0.1:$PRESIGN_PORT/health")," \
      "the store: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$(head -1 "$OUT/links.txt" | cut -d' ' -f2)")" >&2
-env "${SERVER_TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$(inner "$FLOOR_PORT")" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
+env "${SERVER_TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$((FLOOR_PORT + OFF))" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
 PIDS+=($!)
 floor_PID=$!
-for _ in $(seq 100); do curl -ks -o /dev/null "$SCHEME://127.0.0.1:$FLOOR_PORT/health" && break; sleep 0.1; done
+# Up once it answers a link with its 303 (through nginx, a 502 until then).
+wait_up "$floor_PID" "$OUT/floor.log" "$SCHEME://127.0.0.1:$FLOOR_PORT/r/$(head -1 "$OUT/links.txt" | cut -d' ' -f1)"
 
 FRONT_PIDS=$([ "$FRONT" = nginx ] && pgrep -P "$NGINX_PID" | tr '\n' ' ' || true) \
 python3 - "$OUT/emulator.json" "$OUT/links.txt" "$OUT/spec.json" "$presign_PID" "$proxy_PID" "$floor_PID" \

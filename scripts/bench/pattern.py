@@ -36,16 +36,25 @@ def main():
     n, c, gap = int(os.environ.get("N", 600)), int(os.environ.get("C", 6)), float(os.environ.get("GAP_MS", 30)) / 1000
     path = url.path + (f"?{url.query}" if url.query else "")
 
-    def client():
-        conn = http.client.HTTPConnection(url.hostname, url.port)
-        for _ in range(n // c):
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            resp.read()
-            if resp.status >= 400:
-                sys.exit(f"pattern.py: {resp.status} from {sys.argv[1]}")
-            time.sleep(gap)
-        conn.close()
+    # An exception in a thread would only end that thread: each one counts the requests it
+    # completed and records what stopped it, for main to report after join.
+    completed = [0] * c
+    errors = []
+
+    def client(i):
+        try:
+            conn = http.client.HTTPConnection(url.hostname, url.port)
+            for _ in range(n // c):
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status >= 400:
+                    raise RuntimeError(f"{resp.status} from {sys.argv[1]}")
+                completed[i] += 1
+                time.sleep(gap)
+            conn.close()
+        except Exception as e:  # reported after join
+            errors.append(f"connection {i}: {e!r}")
 
     client_once = http.client.HTTPConnection(url.hostname, url.port)  # warm the server's caches
     client_once.request("GET", path)
@@ -53,16 +62,20 @@ def main():
     client_once.close()
     time.sleep(0.3)
     (cpu0, slices0), t0 = schedstat(pid), time.time()
-    threads = [threading.Thread(target=client) for _ in range(c)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(c)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed, (cpu1, slices1) = time.time() - t0, schedstat(pid)
-    done = n // c * c
+    done = sum(completed)
+    if done == 0:
+        sys.exit("pattern.py: no request completed" + "".join(f"\n  {e}" for e in errors))
     print(f"{done} requests on {c} connections, {gap * 1000:g} ms apart, in {elapsed:.2f} s: "
           f"server CPU {(cpu1 - cpu0) / 1e3 / done:.1f} us/request, "
           f"{(slices1 - slices0) / done:.2f} timeslices/request")
+    if errors:
+        sys.exit(f"pattern.py: {len(errors)} of {c} connections failed:" + "".join(f"\n  {e}" for e in errors))
 
 
 if __name__ == "__main__":
