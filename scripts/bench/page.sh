@@ -10,10 +10,12 @@
 #   TLS=1 bash scripts/bench/page.sh           # the services (and the floor) over HTTPS + HTTP/2
 #   TLS=1 STORE_H2=1 bash scripts/bench/page.sh  # ... and a store that offers browsers HTTP/2 too
 #   TLS=1 FRONT=nginx bash scripts/bench/page.sh # TLS in nginx in front of plain-HTTP services
+#   FLOOR=nginx bash scripts/bench/page.sh     # the floor answered by nginx instead of actix-web
 #
 # The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
-# from it, so each service's CPU time is its own; examples/ceiling.rs is the floor.
+# from it, so each service's CPU time is its own; examples/ceiling.rs is the floor (or, with
+# FLOOR=nginx, nginx answering each link with a `return 303` from a map of the same pairs).
 # scripts/bench/page.mjs drives Chromium (Debian's /usr/bin/chromium: apt-get install -y chromium iproute2;
 # it reads each run's bytes on the wire with ss).
 set -euo pipefail
@@ -30,9 +32,11 @@ FLOOR_PORT=${FLOOR_PORT:-19292}
 TLS=${TLS:-0}
 STORE_H2=${STORE_H2:-0}
 FRONT=${FRONT:-}
+FLOOR=${FLOOR:-actix}
 [ "$STORE_H2" = 0 ] || [ "$TLS" = 1 ] || { echo "page.sh: STORE_H2=1 needs TLS=1 (browsers speak HTTP/2 over TLS only)" >&2; exit 2; }
 [ -z "$FRONT" ] || { [ "$FRONT" = nginx ] && [ "$TLS" = 1 ]; } || { echo "page.sh: FRONT=nginx (the only front) needs TLS=1" >&2; exit 2; }
-[ "$FRONT" != nginx ] || command -v nginx >/dev/null || { echo "page.sh: FRONT=nginx needs nginx (apt-get install -y nginx-light)" >&2; exit 2; }
+case $FLOOR in actix | nginx) ;; *) echo "page.sh: FLOOR is actix (examples/ceiling.rs) or nginx" >&2; exit 2 ;; esac
+[ "$FRONT" != nginx ] && [ "$FLOOR" != nginx ] || command -v nginx >/dev/null || { echo "page.sh: FRONT=nginx and FLOOR=nginx need nginx (apt-get install -y nginx-light)" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)
 
@@ -143,7 +147,28 @@ python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['token
 [ "$(grep -c ' http' "$OUT/links.txt")" = "$IMAGES" ] || { echo "page.sh: no presigned URL for some images" >&2; exit 1; }
 echo "services speak: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$SCHEME://127.0.0.1:$PRESIGN_PORT/health")," \
      "the store: $(curl -ks --http2 -o /dev/null -w "%{http_version}" "$(head -1 "$OUT/links.txt" | cut -d' ' -f2)")" >&2
-env "${SERVER_TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$((FLOOR_PORT + OFF))" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
+if [ "$FLOOR" = nginx ]; then
+  # One nginx process (no master, so its CPU is that pid's), serving TLS and HTTP/2 exactly when
+  # the services do. `return 303` also sends nginx's small HTML body, so it does a little more
+  # than the actix floor.
+  mkdir -p "$OUT/floor-nginx"
+  LISTEN=";"
+  [ "${#SERVER_TLS_ENV[@]}" = 0 ] || LISTEN=" ssl http2; ssl_certificate $OUT/cert.pem; ssl_certificate_key $OUT/key.pem;"
+  {
+    echo "master_process off; daemon off; pid $OUT/floor-nginx/nginx.pid; error_log $OUT/floor-nginx/error.log warn;"
+    echo "events { worker_connections 4096; }"
+    echo "http { access_log off; client_body_temp_path $OUT/floor-nginx/body; map_hash_bucket_size 512; map_hash_max_size 8192;"
+    echo "  map \$uri \$floor_location { default \"\";"
+    while read -r t u; do echo "    \"/r/$t\" \"$u\";"; done <"$OUT/links.txt"
+    echo "  }"
+    echo "  server { listen 127.0.0.1:$((FLOOR_PORT + OFF))$LISTEN"
+    echo "    location /r/ { if (\$floor_location = \"\") { return 404; }"
+    echo "      add_header Cache-Control \"private, max-age=3240\" always; return 303 \$floor_location; } } }"
+  } >"$OUT/floor-nginx/nginx.conf"
+  nginx -c "$OUT/floor-nginx/nginx.conf" 2>"$OUT/floor.log" &
+else
+  env "${SERVER_TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$((FLOOR_PORT + OFF))" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
+fi
 PIDS+=($!)
 floor_PID=$!
 # Up once it answers a link with its 303 (through nginx, a 502 until then).
@@ -169,6 +194,6 @@ json.dump({"chromium_args": [f"--ignore-certificate-errors-spki-list={spki}"] if
 }}, open(spec, "w"))
 PY
 echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms, services and store over $SCHEME" \
-     "$([ "$STORE_H2" = 1 ] && echo "(store offers HTTP/2)")" "$([ -n "$FRONT" ] && echo "(TLS in $FRONT)")" | tee "$OUT/summary.txt"
+     "$([ "$STORE_H2" = 1 ] && echo "(store offers HTTP/2)")" "$([ -n "$FRONT" ] && echo "(TLS in $FRONT)")" "(floor: $FLOOR)" | tee "$OUT/summary.txt"
 node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" | tee -a "$OUT/summary.txt"
 echo "runs: $OUT/runs.jsonl" >&2
