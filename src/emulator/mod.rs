@@ -73,6 +73,9 @@ pub enum CorsRule {
 /// Counters since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Requests received (any method, any outcome), counted on arrival, before the configured
+    /// latency: a test can see that a slow request reached the store while it is still waiting.
+    pub received: u64,
     /// GETs answered 200 or 206.
     pub objects_served: u64,
     /// Body bytes of those GETs.
@@ -115,7 +118,6 @@ impl Emulator {
         // Checked first: without a runtime the server would start with nobody awaiting it.
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| std::io::Error::other(format!("Emulator::start needs a tokio runtime: {e}")))?;
-        listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let store = Arc::new(server::Store::default());
         let state = actix_web::web::Data::new(server::State {
@@ -124,6 +126,7 @@ impl Emulator {
             latency: config.latency,
             store: store.clone(),
         });
+        // actix-server's `listen` makes each listener non-blocking.
         let mut server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
                 .app_data(state.clone())
@@ -134,7 +137,6 @@ impl Emulator {
         .shutdown_timeout(1)
         .listen(listener)?;
         if let Some((listener, config)) = tls {
-            listener.set_nonblocking(true)?;
             server = server.listen_rustls_0_23(listener, config)?;
         }
         let server = server.run();

@@ -50,6 +50,7 @@ pub(super) struct Store {
     bytes_served: AtomicU64,
     forbidden: AtomicU64,
     not_modified: AtomicU64,
+    received: AtomicU64,
     requests: AtomicU64,
 }
 
@@ -77,6 +78,7 @@ impl Store {
 
     pub fn stats(&self) -> Stats {
         Stats {
+            received: self.received.load(Ordering::Relaxed),
             objects_served: self.objects_served.load(Ordering::Relaxed),
             bytes_served: self.bytes_served.load(Ordering::Relaxed),
             forbidden: self.forbidden.load(Ordering::Relaxed),
@@ -185,6 +187,7 @@ fn request_parts(req: &HttpRequest) -> RequestParts {
 }
 
 pub(super) async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<State>) -> HttpResponse {
+    state.store.received.fetch_add(1, Ordering::Relaxed);
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }

@@ -2,7 +2,7 @@
 //! speaking HTTP/2 or HTTP/1.1 as the client offers (ALPN); bad TLS files are named at start.
 //! The OSS emulator serves HTTPS the same way, as the browser benchmark's HTTP/2 store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,12 +13,7 @@ use reqwest::Version;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
-use crate::helpers::{LINK_SECRET, TestApp, spawn_app_with};
-
-/// A client that trusts `cert` and does not follow redirects.
-fn trusting(cert: &Path) -> reqwest::ClientBuilder {
-    crate::helpers::trusting(cert).redirect(reqwest::redirect::Policy::none())
-}
+use crate::helpers::{LINK_SECRET, TestApp, spawn_app_with, trusting};
 
 /// A self-signed certificate for 127.0.0.1 and its key, written as PEM files in a new directory.
 fn certificate(name: &str) -> (PathBuf, PathBuf) {
@@ -68,7 +63,11 @@ async fn serves_links_over_https_with_http2_and_http1() {
     );
 
     // A client that offers only HTTP/1.1 gets it.
-    let h1 = trusting(&cert).http1_only().build().unwrap();
+    let h1 = trusting(&cert)
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .build()
+        .unwrap();
     let resp = h1.get(link).send().await.unwrap();
     assert_eq!((resp.status().as_u16(), resp.version()), (303, Version::HTTP_11));
     assert_eq!(resp.headers()["location"].to_str().unwrap(), location);
@@ -307,7 +306,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
     let (cert, key) = certificate("sigterm");
     let (ak, sk) = ("LTAItlsshutdown01", "tls-shutdown-secret-0123456789");
     // Every store request takes 3 s, so a proxied read is still in flight when SIGTERM comes
-    // (the emulator counts a request only once answered: nothing to poll for its arrival).
+    // (the emulator counts a request on arrival, before that wait: the test polls for it).
     let emulator = crate::helpers::single_bucket_emulator(
         "media",
         Credential {
@@ -344,6 +343,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
         .unwrap();
     assert_eq!(resp.version(), Version::HTTP_2);
     let link = resp.json::<Value>().await.unwrap()[0].as_str().unwrap().to_owned();
+    let received = emulator.stats().received;
     let read = tokio::spawn({
         let client = client.clone();
         async move {
@@ -351,8 +351,15 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
             (resp.status().as_u16(), resp.bytes().await.unwrap())
         }
     });
-    // Time for the GET to reach the store, where it then waits 3 s.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the GET reaches the store, where it then waits 3 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while emulator.stats().received == received {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxied GET never reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (status, log, took) = crate::helpers::sigterm_and_wait(child).await;
     assert!(status.success(), "exit status {status:?}\n{log}");
     assert_eq!(read.await.unwrap(), (200, "PNGDATA".into()), "{log}");
