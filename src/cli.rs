@@ -168,7 +168,7 @@ pub(crate) async fn run_until_signal(app: Application) -> Result<ExitCode, Strin
     let drain_timeout = app.state().config.drain_timeout;
     app.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
     if let Some(queue) = queue {
-        let waiting = queue.len();
+        let waiting = queue.pending();
         if waiting > 0 {
             log::info!("draining the write-back queue: {waiting} tasks");
         }

@@ -40,23 +40,22 @@ const FAMILIES: [(&str, &str, &str, &[&str]); 3] = [
     ("webhooks_total", "Webhooks received, by action.", "action", &[]),
 ];
 
+/// Adds `n` to `map[key]`. Under a read lock once the key exists: every worker counts here, and
+/// a write lock per count would make them take turns.
+fn bump<K: std::hash::Hash + Eq>(map: &DashMap<K, AtomicU64>, key: K, n: u64) {
+    match map.get(&key) {
+        Some(count) => count.fetch_add(n, Ordering::Relaxed),
+        None => map.entry(key).or_default().fetch_add(n, Ordering::Relaxed),
+    };
+}
+
 impl Metrics {
     /// Counts one HTTP request by route pattern and status.
     pub fn request(&self, route: &str, status: u16) {
-        if let Some(by_status) = self.requests.get(route) {
-            // Read locks only, once a route has seen this status: every worker counts here.
-            match by_status.get(&status) {
-                Some(count) => count.fetch_add(1, Ordering::Relaxed),
-                None => by_status.entry(status).or_default().fetch_add(1, Ordering::Relaxed),
-            };
-            return;
+        match self.requests.get(route) {
+            Some(by_status) => bump(by_status.value(), status, 1),
+            None => bump(self.requests.entry(route.to_owned()).or_default().value(), status, 1),
         }
-        self.requests
-            .entry(route.to_owned())
-            .or_default()
-            .entry(status)
-            .or_default()
-            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records how long one signature took.
@@ -74,10 +73,7 @@ impl Metrics {
     /// Adds `n` to a labelled counter (`references_total`, `writeback_tasks_total`, `webhooks_total`).
     pub fn count(&self, family: &'static str, label: &'static str, n: usize) {
         if n > 0 {
-            self.counters
-                .entry((family, label))
-                .or_default()
-                .fetch_add(n as u64, Ordering::Relaxed);
+            bump(&self.counters, (family, label), n as u64);
         }
     }
 

@@ -197,12 +197,17 @@ impl Queue {
         self.len() == 0
     }
 
+    /// Tasks accepted and not yet written back: queued, or being written back.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
     /// Waits until every queued task is written back, or `timeout` passes; returns how many
     /// tasks were left (0 when drained).
     pub async fn drain(&self, timeout: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let left = self.pending.load(Ordering::SeqCst);
+            let left = self.pending();
             if left == 0 || tokio::time::Instant::now() >= deadline {
                 return left;
             }
