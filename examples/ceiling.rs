@@ -2,7 +2,8 @@
 //! `GET /r/{token}` with a fixed `303 See Other`, on as many workers as ls-presign uses.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example ceiling -- 127.0.0.1:9190 [workers] [links]
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example ceiling -- \
+//!     127.0.0.1:9190 [workers] [links] [--tls-cert cert.pem --tls-key key.pem]
 //! ```
 //! The Location is a presigned URL of the same length as ls-presign's, with the same
 //! Cache-Control header, so the bytes on the wire match; everything else (token check, cache
@@ -12,9 +13,12 @@
 //! location instead (404 for others): the browser benchmark (scripts/bench/page.sh) uses it as
 //! the floor of a 303 per image, with ls-presign's own tokens (so the requests are as long) and
 //! the presigned URL ls-presign gave for each. A links file with no link, or a line that is not
-//! `token location`, is an error (exit 2), never a fall-back to the fixed Location. With
-//! `LS_PRESIGN_TLS_CERT_FILE` and `LS_PRESIGN_TLS_KEY_FILE` set it serves HTTPS and HTTP/2, as
-//! ls-presign does with them.
+//! `token location`, is an error (exit 2), never a fall-back to the fixed Location.
+//!
+//! With `--tls-cert` and `--tls-key` (PEM files, loaded as ls-presign loads its
+//! `LS_PRESIGN_TLS_CERT_FILE` and `LS_PRESIGN_TLS_KEY_FILE`) it serves HTTPS and HTTP/2, as
+//! ls-presign does with those; one without the other, or files that make no TLS identity, is an
+//! error (exit 2). Without them it serves plain HTTP, whatever its environment holds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
 
@@ -62,32 +66,70 @@ async fn listed(req: HttpRequest, locations: web::Data<HashMap<String, HeaderVal
     }
 }
 
+const USAGE: &str = "usage: ceiling [addr [workers [links]]] [--tls-cert FILE --tls-key FILE]";
+
+/// The command line: up to three positional arguments (`addr [workers] [links]`), and
+/// `--tls-cert FILE --tls-key FILE` anywhere among them.
+struct Args {
+    positional: Vec<String>,
+    /// The certificate and key files, given both or neither.
+    tls: Option<(String, String)>,
+}
+
+/// `args` (without the program name) as [`Args`], or why they are not.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+    let (mut positional, mut cert, mut key) = (Vec::new(), None, None);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let slot = match arg.as_str() {
+            "--tls-cert" => &mut cert,
+            "--tls-key" => &mut key,
+            _ if arg.starts_with("--") => return Err(format!("unknown option {arg}")),
+            _ => {
+                positional.push(arg);
+                continue;
+            }
+        };
+        *slot = Some(
+            args.next()
+                .filter(|file| !file.is_empty())
+                .ok_or_else(|| format!("{arg} needs a file"))?,
+        );
+    }
+    if let Some(extra) = positional.get(3) {
+        return Err(format!("unexpected argument {extra:?}"));
+    }
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err("--tls-cert needs --tls-key too".into()),
+        (None, Some(_)) => return Err("--tls-key needs --tls-cert too".into()),
+    };
+    Ok(Args { positional, tls })
+}
+
+/// Prints `error` and ends the process with exit status 2.
+fn fail(error: impl std::fmt::Display) -> ! {
+    eprintln!("ceiling: {error}");
+    std::process::exit(2);
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let Args { positional, tls } =
+        parse_args(std::env::args().skip(1)).unwrap_or_else(|e| fail(format!("{e}\n{USAGE}")));
+    let mut args = positional.into_iter();
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9190".into());
     let workers = args
         .next()
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     // Some only with a links file: without one, the fixed Location for every token.
-    let locations: Option<HashMap<String, HeaderValue>> = match args.next() {
-        Some(file) => match read_links(&file) {
-            Ok(locations) => Some(locations),
-            Err(e) => {
-                eprintln!("ceiling: {e}");
-                std::process::exit(2);
-            }
-        },
-        None => None,
-    };
-    let tls = match (
-        std::env::var_os("LS_PRESIGN_TLS_CERT_FILE"),
-        std::env::var_os("LS_PRESIGN_TLS_KEY_FILE"),
-    ) {
-        (Some(cert), Some(key)) => Some(ls_presign::tls::load(cert.as_ref(), key.as_ref()).expect("TLS identity")),
-        _ => None,
-    };
+    let locations: Option<HashMap<String, HeaderValue>> =
+        args.next().map(|file| read_links(&file).unwrap_or_else(|e| fail(e)));
+    let tls = tls.map(|(cert, key)| {
+        ls_presign::tls::load(cert.as_ref(), key.as_ref()).unwrap_or_else(|e| fail(format!("TLS identity: {e}")))
+    });
     let scheme = if tls.is_some() { "https" } else { "http" };
     let what = locations
         .as_ref()

@@ -4,7 +4,11 @@
 // over its threads of /proc/<pid>/task/*/schedstat, ns) and of the browser, and the bytes the
 // server sent per image: as Chromium counts them (response headers + bodies; untimed run), and
 // as TCP carried them on the browser's connections to the server (`ss -ti`: bytes_acked, so
-// TLS and HTTP/2 framing included; timed runs, read before the browser closes them).
+// TLS and HTTP/2 framing included; timed runs, read from the connections still open once the
+// page has reported, before the browser closes them). Over plain HTTP/1.1 ls-presign and the
+// actix floor close a keep-alive connection after 5 s idle (actix-web's default), so on pages
+// that take about that long (3.1 MB images over plain HTTP) connections that went idle early
+// (a 303's, say) can be gone by then, and sent_bytes_per_image undercount.
 //
 // The timed runs start a fresh Chromium (new profile: empty HTTP cache, new connections, as a
 // new annotator session) with no DevTools attached: the page times itself and posts the result

@@ -78,17 +78,38 @@ wait_up() { local pid=$1 log=$2; shift 2; wait_for "$pid" "$log" answer "$@"; } 
 # browsers over HTTPS too, HTTP/1.1 only like OSS and S3 (OSS_PRESIGN_ENDPOINT), while the
 # services read from its plain-HTTP port, as from an OSS -internal endpoint. STORE_H2=1 lets the
 # store offer HTTP/2 as well (R2, MinIO over TLS, a CDN in front of the bucket).
-SCHEME=http SERVER_TLS_ENV=() EMULATOR_TLS=() SPKI=
+SCHEME=http SERVER_TLS_ENV=() FLOOR_TLS=() EMULATOR_TLS=() SPKI=
 if [ "$TLS" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
       -addext subjectAltName=IP:127.0.0.1 -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
   SPKI=$(openssl x509 -in "$OUT/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der \
       | openssl dgst -sha256 -binary | base64)
   SCHEME=https
-  [ -n "$FRONT" ] || SERVER_TLS_ENV=(LS_PRESIGN_TLS_CERT_FILE="$OUT/cert.pem" LS_PRESIGN_TLS_KEY_FILE="$OUT/key.pem")
+  [ -n "$FRONT" ] || {
+    SERVER_TLS_ENV=(LS_PRESIGN_TLS_CERT_FILE="$OUT/cert.pem" LS_PRESIGN_TLS_KEY_FILE="$OUT/key.pem")
+    FLOOR_TLS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
+  }
   EMULATOR_TLS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
   [ "$STORE_H2" = 1 ] && EMULATOR_TLS+=(--store-h2)
 fi
+# nginx_head DIR: the start of an nginx.conf keeping its pid file, error log and temporary files
+# in DIR, up to the open `http {` block; the caller adds its own directives and blocks and closes it.
+nginx_head() {
+  echo "pid $1/nginx.pid; error_log $1/error.log warn;"
+  echo "events { worker_connections 4096; }"
+  echo "http { access_log off; client_body_temp_path $1/body;"
+}
+# start_nginx DIR LOG: run nginx on DIR/nginx.conf in the foreground of a background job (in
+# PIDS; its pid in NGINX_STARTED), stderr to LOG, and wait until it has written its pid file:
+# nginx opens its listening sockets (ngx_init_cycle) before it writes that (main, also with
+# `daemon off`), so it is listening then.
+start_nginx() {
+  rm -f "$1/nginx.pid"
+  nginx -c "$1/nginx.conf" -g 'daemon off;' 2>"$2" &
+  PIDS+=($!)
+  NGINX_STARTED=$!
+  wait_for "$NGINX_STARTED" "$2" test -s "$1/nginx.pid"
+}
 # With FRONT=nginx the TLS (and HTTP/2) ends in nginx instead, on the same public ports, and
 # nginx forwards to the services and the floor over plain HTTP/1.1 keep-alive connections on
 # those ports + 10 (OFF): the deployment behind a TLS proxy or ingress. Like ingress-nginx
@@ -97,9 +118,9 @@ fi
 if [ "$FRONT" = nginx ]; then
   mkdir -p "$OUT/nginx"
   {
-    echo "worker_processes $WORKERS; pid $OUT/nginx/nginx.pid; error_log $OUT/nginx/error.log warn;"
-    echo "events { worker_connections 4096; }"
-    echo "http { access_log off; client_body_temp_path $OUT/nginx/body; proxy_temp_path $OUT/nginx/proxy;"
+    echo "worker_processes $WORKERS;"
+    nginx_head "$OUT/nginx"
+    echo "  proxy_temp_path $OUT/nginx/proxy;"
     for p in "$PRESIGN_PORT" "$PROXY_PORT" "$FLOOR_PORT"; do
       echo "  upstream u$p { server 127.0.0.1:$((p + OFF)); keepalive 32; }"
       echo "  server { listen 127.0.0.1:$p ssl http2; ssl_certificate $OUT/cert.pem; ssl_certificate_key $OUT/key.pem;"
@@ -108,11 +129,8 @@ if [ "$FRONT" = nginx ]; then
     done
     echo "}"
   } >"$OUT/nginx/nginx.conf"
-  nginx -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx/stderr.log" &
-  PIDS+=($!)
-  NGINX_PID=$!
-  nginx_listens() { [ "$(ss -ltnpH "( sport = :$PRESIGN_PORT or sport = :$PROXY_PORT or sport = :$FLOOR_PORT )" | grep -c nginx)" = 3 ]; }
-  wait_for "$NGINX_PID" "$OUT/nginx/stderr.log" nginx_listens
+  start_nginx "$OUT/nginx" "$OUT/nginx/stderr.log"
+  NGINX_PID=$NGINX_STARTED
 fi
 # The emulator serves until its stdin closes: keep a pipe open on fd 3.
 mkfifo "$OUT/emu.in"
@@ -155,9 +173,9 @@ if [ "$FLOOR" = nginx ]; then
   LISTEN=";"
   [ "${#SERVER_TLS_ENV[@]}" = 0 ] || LISTEN=" ssl http2; ssl_certificate $OUT/cert.pem; ssl_certificate_key $OUT/key.pem;"
   {
-    echo "master_process off; daemon off; pid $OUT/floor-nginx/nginx.pid; error_log $OUT/floor-nginx/error.log warn;"
-    echo "events { worker_connections 4096; }"
-    echo "http { access_log off; client_body_temp_path $OUT/floor-nginx/body; map_hash_bucket_size 512; map_hash_max_size 8192;"
+    echo "master_process off;"
+    nginx_head "$OUT/floor-nginx"
+    echo "  map_hash_bucket_size 512; map_hash_max_size 8192;"
     echo "  map \$uri \$floor_location { default \"\";"
     while read -r t u; do echo "    \"/r/$t\" \"$u\";"; done <"$OUT/links.txt"
     echo "  }"
@@ -165,12 +183,13 @@ if [ "$FLOOR" = nginx ]; then
     echo "    location /r/ { if (\$floor_location = \"\") { return 404; }"
     echo "      add_header Cache-Control \"private, max-age=3240\" always; return 303 \$floor_location; } } }"
   } >"$OUT/floor-nginx/nginx.conf"
-  nginx -c "$OUT/floor-nginx/nginx.conf" 2>"$OUT/floor.log" &
+  start_nginx "$OUT/floor-nginx" "$OUT/floor.log"
+  floor_PID=$NGINX_STARTED
 else
-  env "${SERVER_TLS_ENV[@]}" "$BIN/examples/ceiling" "127.0.0.1:$((FLOOR_PORT + OFF))" "$WORKERS" "$OUT/links.txt" 2>"$OUT/floor.log" &
+  "$BIN/examples/ceiling" "127.0.0.1:$((FLOOR_PORT + OFF))" "$WORKERS" "$OUT/links.txt" "${FLOOR_TLS[@]}" 2>"$OUT/floor.log" &
+  PIDS+=($!)
+  floor_PID=$!
 fi
-PIDS+=($!)
-floor_PID=$!
 # Up once it answers a link with its 303 (through nginx, a 502 until then).
 wait_up "$floor_PID" "$OUT/floor.log" "$SCHEME://127.0.0.1:$FLOOR_PORT/r/$(head -1 "$OUT/links.txt" | cut -d' ' -f1)"
 
@@ -195,5 +214,16 @@ json.dump({"chromium_args": [f"--ignore-certificate-errors-spki-list={spki}"] if
 PY
 echo "images: $IMAGES x $(val image_bytes) bytes, emulator latency ${LATENCY_MS} ms, services and store over $SCHEME" \
      "$([ "$STORE_H2" = 1 ] && echo "(store offers HTTP/2)")" "$([ -n "$FRONT" ] && echo "(TLS in $FRONT)")" "(floor: $FLOOR)" | tee "$OUT/summary.txt"
-node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" | tee -a "$OUT/summary.txt"
+# node runs in the background with its pid in PIDS, so that the EXIT trap stops it (and so its
+# Chromiums) when this script is interrupted or terminated. Its output reaches the terminal and
+# summary.txt through tee on a FIFO; tee is waited for, so the summary is whole when this ends,
+# and is in PIDS too, so the trap never waits on a tee whose writer never came.
+mkfifo "$OUT/summary.fifo"
+tee -a "$OUT/summary.txt" <"$OUT/summary.fifo" &
+PIDS+=($!)
+TEE_PID=$!
+node scripts/bench/page.mjs --spec "$OUT/spec.json" --runs "$RUNS" 2>"$OUT/runs.jsonl" >"$OUT/summary.fifo" &
+PIDS+=($!)
+wait $!   # node's exit status; set -e ends the script with it
+wait "$TEE_PID"
 echo "runs: $OUT/runs.jsonl" >&2
