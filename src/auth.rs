@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn scopes_expiry_and_basic() {
         let a = auth();
-        let now = crate::now();
+        let now = crate::time::now();
         let hook = a.mint("ls", Scope::Webhook, now, 3600).unwrap();
         assert_eq!(a.check(Some(&format!("Bearer {hook}")), Scope::Webhook), Ok(()));
         assert!(matches!(

@@ -4,10 +4,10 @@
 
 use std::process::ExitCode;
 
+use crate::command::CommandResult;
 use crate::config::{Config, Env};
 use crate::labelstudio::LabelStudio;
-use crate::resolve::Resolver;
-use crate::storage::ReadOptions;
+use crate::storage::{ReadOptions, Storages};
 use crate::uri::StorageUri;
 
 struct Report {
@@ -24,7 +24,7 @@ impl Report {
 }
 
 /// Runs every check; exit 0 when all pass.
-pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
+pub async fn run(object: Option<String>) -> CommandResult {
     let mut r = Report { failed: 0 };
     let config = match Config::load(&Env::process()) {
         Ok(c) => c,
@@ -51,13 +51,13 @@ pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
         Ok(_) => r.line(true, "secret", "LS_PRESIGN_SECRET is set (stable links and tokens)"),
         Err(e) => r.line(false, "secret", e),
     }
-    let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
-    for (i, s) in resolver.storages.all().iter().enumerate() {
+    let storages = Storages::new(config.storages.clone())?;
+    for (i, s) in storages.all().iter().enumerate() {
         let name = &names[i];
-        let p = s.presign("GET", "ls-presign-check", crate::now(), s.config.ttl);
+        let p = s.presign("GET", "ls-presign-check", crate::time::now(), s.config.ttl);
         let shown = p.url.split('?').next().unwrap_or_default();
         r.line(true, &format!("sign {name}"), format!("{} {shown}?…", s.algorithm()));
-        match resolver.storages.probe(i).await {
+        match storages.probe(i).await {
             Ok(()) => r.line(
                 true,
                 &format!("reach {name}"),
@@ -67,7 +67,7 @@ pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
         }
     }
     if let Some(object) = object {
-        check_object(&mut r, &resolver, &object).await;
+        check_object(&mut r, &storages, &object).await;
     }
     if let Some(ls) = &config.label_studio {
         match LabelStudio::from_config(ls) {
@@ -102,7 +102,7 @@ pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
 }
 
 /// Reads a known object with `Origin: null` and checks the store lets a browser read it.
-async fn check_object(r: &mut Report, resolver: &Resolver, object: &str) {
+async fn check_object(r: &mut Report, storages: &Storages, object: &str) {
     let uri = match StorageUri::parse(object) {
         Ok(u) => u,
         Err(e) => return r.line(false, "object", e),
@@ -112,7 +112,7 @@ async fn check_object(r: &mut Report, resolver: &Resolver, object: &str) {
         origin: Some("null".into()),
         ..ReadOptions::default()
     };
-    match resolver.storages.read(&uri, &opts).await {
+    match storages.read(&uri, &opts).await {
         Ok(resp) => {
             let h = resp.headers();
             let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("?").to_owned();

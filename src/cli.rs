@@ -1,4 +1,6 @@
-//! The command line: `serve`, `demo`, `sign`, `rewrite`.
+//! The command line: parses the arguments and runs one command — `serve`, `demo`, `sign`,
+//! `token`, `sync`, `check`, `rewrite`. The commands with more to them live in their own
+//! modules (`demo`, `check`, `sync`); this one only dispatches and prints.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -6,9 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::command::{CommandError, CommandResult};
 use crate::config::{Config, Env};
 use crate::http::Application;
 use crate::resolve::{Output, Resolver};
+use crate::storage::Storages;
 use crate::uri::StorageUri;
 
 #[derive(Debug, Parser)]
@@ -110,7 +114,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(CommandError::io("cannot start the async runtime")(e)),
     };
     let result = runtime.block_on(async {
         match cli.command {
@@ -133,80 +137,33 @@ pub fn main() -> ExitCode {
             } => crate::sync::run(load_config()?, project, dry_run, page_size).await,
         }
     });
-    match result {
-        Ok(code) => code,
-        Err(message) => fail(message),
-    }
+    result.unwrap_or_else(fail)
 }
 
-fn fail(message: String) -> ExitCode {
-    eprintln!("ls-presign: {message}");
+fn fail(e: CommandError) -> ExitCode {
+    eprintln!("ls-presign: {e}");
     ExitCode::FAILURE
 }
 
-fn load_config() -> Result<Config, String> {
-    Config::load(&Env::process()).map_err(|e| e.to_string())
+fn load_config() -> Result<Config, CommandError> {
+    Ok(Config::load(&Env::process())?)
 }
 
-async fn serve() -> Result<ExitCode, String> {
+async fn serve() -> CommandResult {
     let config = load_config()?;
     if config.storages.is_empty() {
         log::warn!(
             "no storage configured (set OSS_BUCKET or S3_BUCKET, or LS_PRESIGN_CONFIG): every reference will be skipped"
         );
     }
-    let app = Application::build(config).map_err(|e| e.to_string())?;
+    let app = Application::build(config)?;
     log::info!("listening on port {}", app.port());
-    run_until_signal(app).await
-}
-
-/// Runs the service until SIGINT or SIGTERM, then stops gracefully.
-/// The order: stop accepting, finish in-flight requests, drain the write-back queue (bounded by
-/// `LS_PRESIGN_DRAIN_TIMEOUT`), exit.
-pub(crate) async fn run_until_signal(app: Application) -> Result<ExitCode, String> {
-    let queue = app.state().queue.clone();
-    let drain_timeout = app.state().config.drain_timeout;
-    app.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
-    if let Some(queue) = queue {
-        let waiting = queue.pending();
-        if waiting > 0 {
-            log::info!("draining the write-back queue: {waiting} tasks");
-        }
-        match queue.drain(drain_timeout).await {
-            0 => log::info!("write-back queue drained"),
-            left => log::warn!(
-                "{left} tasks were not written back before LS_PRESIGN_DRAIN_TIMEOUT; run `ls-presign sync` for their projects"
-            ),
-        }
-    }
-    log::info!("stopped");
+    app.run_until_signal().await.map_err(CommandError::io("the server"))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Parses `--at`: RFC 3339, `YYYYMMDDTHHMMSSZ`, or Unix seconds.
-fn parse_time(s: &str) -> Result<i64, String> {
+fn parse_time(s: &str) -> Result<i64, CommandError> {
     if let Ok(n) = s.parse::<i64>() {
         return Ok(n);
     }
@@ -215,22 +172,29 @@ fn parse_time(s: &str) -> Result<i64, String> {
     }
     chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
         .map(|t| t.and_utc().timestamp())
-        .map_err(|_| format!("--at {s:?}: expected RFC 3339, YYYYMMDDTHHMMSSZ or Unix seconds"))
+        .map_err(|_| {
+            CommandError::Argument(format!(
+                "--at {s:?}: expected RFC 3339, YYYYMMDDTHHMMSSZ or Unix seconds"
+            ))
+        })
 }
 
-fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool) -> Result<ExitCode, String> {
+fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool) -> CommandResult {
     let config = load_config()?;
-    let uri = StorageUri::parse(uri).map_err(|e| e.to_string())?;
-    let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
-    let (_, storage) = resolver.storages.find(&uri).map_err(|e| e.to_string())?;
+    let uri = StorageUri::parse(uri)?;
+    let storages = Storages::new(config.storages)?;
+    let (_, storage) = storages.find(&uri)?;
     let ttl = ttl.unwrap_or(storage.config.ttl);
     if ttl == 0 || ttl > crate::sign::MAX_TTL_SECS {
-        return Err(format!("--ttl {ttl}: must be 1..={}", crate::sign::MAX_TTL_SECS));
+        return Err(CommandError::Argument(format!(
+            "--ttl {ttl}: must be 1..={}",
+            crate::sign::MAX_TTL_SECS
+        )));
     }
     let signed_at = match at {
         Some(at) => parse_time(at)?,
         None => {
-            let now = crate::now();
+            let now = crate::time::now();
             now - now.rem_euclid(storage.config.window as i64)
         }
     };
@@ -252,28 +216,28 @@ fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool)
     } else {
         writeln!(out, "{}", p.url)
     };
-    written.map_err(|e| e.to_string())?;
+    written.map_err(CommandError::io("stdout"))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> Result<ExitCode, String> {
+async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> CommandResult {
     let config = load_config()?;
     let input = match &file {
-        Some(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) => std::fs::read(path).map_err(CommandError::io(path.display().to_string()))?,
         None => {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
-                .map_err(|e| format!("stdin: {e}"))?;
+                .map_err(CommandError::io("stdin"))?;
             buf
         }
     };
-    let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
-    let r = resolver
-        .rewrite(&input, mode, crate::now())
-        .await
-        .map_err(|e| e.to_string())?;
-    std::io::stdout().lock().write_all(&r.body).map_err(|e| e.to_string())?;
+    let resolver = Resolver::new(&config)?;
+    let r = resolver.rewrite(&input, mode, crate::time::now()).await?;
+    std::io::stdout()
+        .lock()
+        .write_all(&r.body)
+        .map_err(CommandError::io("stdout"))?;
     eprintln!(
         "ls-presign: {} rewritten, {} skipped, {} failed",
         r.rewritten, r.skipped, r.failed
@@ -288,13 +252,13 @@ async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> Result<ExitCode
     })
 }
 
-fn token(scope: crate::auth::Scope, ttl: &str, sub: &str) -> Result<ExitCode, String> {
+fn token(scope: crate::auth::Scope, ttl: &str, sub: &str) -> CommandResult {
     let config = load_config()?;
-    let ttl = crate::auth::parse_duration(ttl).map_err(|e| format!("--ttl {e}"))?;
-    let auth = crate::auth::Authenticator::new(config.api_keys().map_err(|e| e.to_string())?, None);
-    let token = auth.mint(sub, scope, crate::now(), ttl).ok_or(
+    let ttl = crate::auth::parse_duration(ttl).map_err(|e| CommandError::Argument(format!("--ttl {e}")))?;
+    let auth = crate::auth::Authenticator::new(config.api_keys()?, None);
+    let token = auth.mint(sub, scope, crate::time::now(), ttl).ok_or(CommandError::Missing(
         "LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE: required to mint RS256/ES256 tokens (the service itself needs only the public keys)",
-    )?;
+    ))?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use crate::config::{Config, Env};
+use crate::command::{CommandError, CommandResult};
+use crate::config::{Config, ConfigError, Env};
 use crate::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use crate::http::Application;
 use crate::resolve::Output;
@@ -84,7 +85,7 @@ pub fn demo_bucket(latency: std::time::Duration) -> (EmulatorConfig, Credential)
 }
 
 /// The service configuration for the demo: the emulator as the one OSS storage.
-pub fn demo_config(emulator: &Emulator, credential: &Credential) -> Result<Config, String> {
+pub fn demo_config(emulator: &Emulator, credential: &Credential) -> Result<Config, ConfigError> {
     let mut vars: HashMap<String, String> = PASSED_THROUGH
         .iter()
         .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
@@ -101,7 +102,7 @@ pub fn demo_config(emulator: &Emulator, credential: &Credential) -> Result<Confi
         vars.insert(k.into(), v);
     }
     vars.entry("LS_PRESIGN_SECRET".into()).or_insert_with(|| random(40));
-    Config::load(&Env::map(&vars)).map_err(|e| e.to_string())
+    Config::load(&Env::map(&vars))
 }
 
 /// Label Studio tasks referring to the sample images, as a user would import them.
@@ -120,35 +121,31 @@ pub fn sample_tasks() -> serde_json::Value {
     serde_json::Value::Array(tasks)
 }
 
-pub async fn run() -> Result<ExitCode, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot start the OSS emulator: {e}"))?;
-    let (emulator, credential) = start_emulator(listener).map_err(|e| format!("cannot start the OSS emulator: {e}"))?;
+/// The `demo` command.
+pub async fn run() -> CommandResult {
+    let (emulator, credential) = TcpListener::bind("127.0.0.1:0")
+        .and_then(start_emulator)
+        .map_err(CommandError::io("cannot start the OSS emulator"))?;
     let config = demo_config(&emulator, &credential)?;
-    let app = Application::build(config.clone()).map_err(|e| e.to_string())?;
+    let app = Application::build(config.clone())?;
+    let resolver = &app.state().resolver;
 
-    let tasks = serde_json::to_vec_pretty(&sample_tasks()).map_err(|e| e.to_string())?;
-    let import = app
-        .state()
-        .resolver
-        .rewrite(&tasks, Some(Output::Link), crate::now())
-        .await
-        .map_err(|e| e.to_string())?;
+    let tasks = format!("{:#}", sample_tasks());
+    let import = resolver
+        .rewrite(tasks.as_bytes(), Some(Output::Link), crate::time::now())
+        .await?;
     let import = String::from_utf8_lossy(&import.body).into_owned();
-    let first_link = app
-        .state()
-        .resolver
-        .link(&crate::uri::StorageUri::new(
-            crate::uri::Scheme::Oss,
-            BUCKET,
-            IMAGES[0].0,
-        ))
-        .map_err(|e| e.to_string())?;
+    let first = crate::uri::StorageUri::new(crate::uri::Scheme::Oss, BUCKET, IMAGES[0].0);
+    let first_link = resolver.link(&first)?;
     let base = &config.public_url;
+    // The demo's keys are an HMAC secret, which always mints.
     let token = app
         .state()
         .auth
-        .mint("demo", crate::auth::Scope::Admin, crate::now(), 86400)
-        .unwrap_or_default();
+        .mint("demo", crate::auth::Scope::Admin, crate::time::now(), 86400)
+        .ok_or(CommandError::Missing(
+            "LS_PRESIGN_SECRET: the demo mints its token with it",
+        ))?;
     println!(
         "\
 ls-presign demo
@@ -173,7 +170,8 @@ Press Ctrl-C to stop.",
         emulator.endpoint(),
         IMAGES[1].0
     );
-    let code = crate::cli::run_until_signal(app).await;
+    let served = app.run_until_signal().await;
     emulator.stop().await;
-    code
+    served.map_err(CommandError::io("the server"))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -102,22 +103,27 @@ impl LabelStudio {
     pub async fn ping(&self) -> Result<(), LsError> {
         // One attempt: readiness wants the answer now, not after backoff.
         let path = "/api/projects/?page_size=1";
-        self.send_attempts(reqwest::Method::GET, path, None, "GET /api/projects/", 1)
+        self.send_attempts::<Value>(reqwest::Method::GET, path, None, "GET /api/projects/", 1)
             .await
             .map(|_| ())
     }
 
     pub async fn get_task(&self, id: u64) -> Result<Value, LsError> {
-        self.task_call(reqwest::Method::GET, id, None).await
+        self.task_call::<Value>(reqwest::Method::GET, id, None).await
     }
 
     /// Replaces the task's `data` (and `meta`) — LS's PATCH replaces each given field whole.
-    pub async fn patch_task(&self, id: u64, body: &Value) -> Result<Value, LsError> {
+    pub async fn patch_task(&self, id: u64, body: &(impl Serialize + ?Sized)) -> Result<Value, LsError> {
         self.task_call(reqwest::Method::PATCH, id, Some(body)).await
     }
 
     /// `METHOD /api/tasks/{id}/`; a 404 means the task is gone.
-    async fn task_call(&self, method: reqwest::Method, id: u64, body: Option<&Value>) -> Result<Value, LsError> {
+    async fn task_call<B: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        id: u64,
+        body: Option<&B>,
+    ) -> Result<Value, LsError> {
         let path = format!("/api/tasks/{id}/");
         let what = format!("{method} {path}");
         match self.send(method, &path, body, &what).await {
@@ -130,7 +136,7 @@ impl LabelStudio {
     pub async fn list_tasks(&self, project: u64, page: u64, page_size: u64) -> Result<TaskPage, LsError> {
         let path = format!("/api/tasks/?project={project}&page={page}&page_size={page_size}&fields=all");
         let what = format!("GET /api/tasks/?project={project}&page={page}");
-        let mut v = match self.send(reqwest::Method::GET, &path, None, &what).await {
+        let mut v = match self.send::<Value>(reqwest::Method::GET, &path, None, &what).await {
             // Past the last page LS answers 404.
             Err(LsError::Status { status: 404, .. }) => {
                 return Ok(TaskPage {
@@ -153,21 +159,21 @@ impl LabelStudio {
     }
 
     /// One request with authentication, retries and JSON decoding.
-    async fn send(
+    async fn send<B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&B>,
         what: &str,
     ) -> Result<Value, LsError> {
         self.send_attempts(method, path, body, what, ATTEMPTS).await
     }
 
-    async fn send_attempts(
+    async fn send_attempts<B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&B>,
         what: &str,
         attempts: u32,
     ) -> Result<Value, LsError> {
@@ -312,7 +318,7 @@ fn is_refresh_jwt(token: &str) -> bool {
 fn jwt_lifetime(token: &str) -> Option<Duration> {
     let c = jwt_claims(token)?;
     let exp = c.get("exp")?.as_i64()?;
-    Some(Duration::from_secs((exp - crate::now()).max(0) as u64))
+    Some(Duration::from_secs((exp - crate::time::now()).max(0) as u64))
 }
 
 #[cfg(test)]

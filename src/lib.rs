@@ -6,9 +6,11 @@ pub mod auth;
 pub mod cache;
 pub mod check;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod demo;
 pub mod emulator;
+pub mod error_code;
 pub mod http;
 pub mod keys;
 pub mod labelstudio;
@@ -20,18 +22,9 @@ pub mod rewrite;
 pub mod sign;
 pub mod storage;
 pub mod sync;
+pub mod time;
 pub mod tls;
 pub mod uri;
 pub mod writeback;
 
-/// Now, in Unix seconds.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Unix seconds as RFC 3339 (`2026-11-27T10:00:00Z`).
-pub fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use time::{now, rfc3339};

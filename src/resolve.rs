@@ -3,18 +3,20 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::cache::{CachedUrl, UrlCache};
+use crate::cache::{CacheStats, CachedUrl, UrlCache};
 use crate::config::{Config, Mode};
-use crate::link::LinkSigner;
+use crate::error_code::ErrorCode;
+use crate::link::{LinkError, LinkSigner};
 use crate::metrics::Metrics;
 use crate::rewrite::{Document, JsonError};
-use crate::storage::{StorageError, Storages};
+use crate::storage::{Storage, StorageError, Storages};
 use crate::uri::StorageUri;
 
 /// What a reference becomes in a rewrite.
@@ -58,13 +60,16 @@ pub enum ResolveError {
     Storage(#[from] StorageError),
     #[error("stable links need LS_PRESIGN_SECRET")]
     NoLinkSecret,
+    #[error(transparent)]
+    InvalidLink(#[from] LinkError),
 }
 
 impl ResolveError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             ResolveError::Storage(e) => e.code(),
-            ResolveError::NoLinkSecret => "links_disabled",
+            ResolveError::NoLinkSecret => ErrorCode::LinksDisabled,
+            ResolveError::InvalidLink(_) => ErrorCode::InvalidLink,
         }
     }
 
@@ -88,7 +93,7 @@ pub enum RewriteError {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Failure {
     pub uri: String,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -107,29 +112,51 @@ pub struct Rewritten {
 /// Concurrent storage reads while building `data:` URLs for one document.
 const INLINE_CONCURRENCY: usize = 8;
 
-/// Everything needed to resolve references.
+/// Everything needed to resolve references: the storages to sign for, the signed-URL cache, and
+/// the link signer.
 #[derive(Debug)]
 pub struct Resolver {
-    pub storages: Storages,
-    pub cache: UrlCache,
-    pub metrics: Metrics,
+    storages: Arc<Storages>,
+    cache: UrlCache,
+    metrics: Arc<Metrics>,
     links: Option<LinkSigner>,
     public_url: String,
     inline_max_bytes: u64,
     max_references: usize,
 }
 
+/// What a stable link opens.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// A redirect to this presigned URL, which the browser may reuse for `max_age` seconds.
+    Redirect { url: String, max_age: i64 },
+    /// The object's bytes, streamed through the service (inline and proxy modes).
+    Stream(StorageUri),
+}
+
 impl Resolver {
+    /// A resolver with storages and metrics of its own (the command-line tools).
     pub fn new(config: &Config) -> Result<Resolver, reqwest::Error> {
-        Ok(Resolver {
-            storages: Storages::new(config.storages.clone())?,
+        let storages = Storages::new(config.storages.clone())?;
+        Ok(Self::sharing(config, Arc::new(storages), Arc::default()))
+    }
+
+    /// A resolver over storages and metrics shared with the rest of the service.
+    pub fn sharing(config: &Config, storages: Arc<Storages>, metrics: Arc<Metrics>) -> Resolver {
+        Resolver {
+            storages,
             cache: UrlCache::new(config.cache_max_entries),
-            metrics: Metrics::default(),
+            metrics,
             links: config.link_keys().ok().map(LinkSigner::new),
             public_url: config.public_url.clone(),
             inline_max_bytes: config.inline_max_bytes,
             max_references: config.max_references,
-        })
+        }
+    }
+
+    /// Whether `uri` is in a configured bucket and an allowed prefix, so a rewrite resolves it.
+    pub fn handles(&self, uri: &StorageUri) -> bool {
+        self.storages.find(uri).is_ok()
     }
 
     /// The presigned URL for `uri` in the current time window (from the cache when possible).
@@ -137,14 +164,37 @@ impl Resolver {
         Ok(self.presigned_in(self.storages.find(uri)?, uri, method, now))
     }
 
+    /// What the stable-link `token` opens at `now`: in presign mode a redirect to the cached
+    /// presigned URL, otherwise the object to stream.
+    pub fn open(&self, token: &str, now: i64) -> Result<Opened, ResolveError> {
+        let links = self.links.as_ref().ok_or(ResolveError::NoLinkSecret)?;
+        let uri = links.verify(token)?;
+        let found = self.storages.find(&uri)?;
+        let config = &found.1.config;
+        if config.mode != Mode::Presign {
+            return Ok(Opened::Stream(uri));
+        }
+        // Reusable until shortly before the URL expires.
+        let margin = (config.ttl / 10).min(300) as i64;
+        let signed = self.presigned_in(found, &uri, "GET", now);
+        Ok(Opened::Redirect {
+            max_age: (signed.expires_at - now - margin).max(0),
+            url: signed.url,
+        })
+    }
+
+    /// Drops cached URLs whose window has ended; returns how many.
+    pub fn sweep(&self, now: i64) -> usize {
+        self.cache.sweep(now)
+    }
+
+    /// The signed-URL cache's size and hit counts.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
     /// [`Resolver::presigned`] in the storage `uri` was already found in (`Storages::find`).
-    pub fn presigned_in(
-        &self,
-        (index, storage): (usize, &crate::storage::Storage),
-        uri: &StorageUri,
-        method: &str,
-        now: i64,
-    ) -> CachedUrl {
+    fn presigned_in(&self, (index, storage): (usize, &Storage), uri: &StorageUri, method: &str, now: i64) -> CachedUrl {
         let c = &storage.config;
         let signed_at = now - now.rem_euclid(c.window as i64);
         self.cache.get_or_sign(UrlCache::key(index, method, &uri.key), now, || {
@@ -173,9 +223,24 @@ impl Resolver {
         self.links.as_ref()?.verify(token).ok()
     }
 
-    /// The link signer, when a secret is configured.
-    pub fn links(&self) -> Option<&LinkSigner> {
-        self.links.as_ref()
+    /// Replaces this service's stable links anywhere in `value` with the URIs they name, so a
+    /// rewrite that follows produces direct presigned URLs.
+    pub fn unlink(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        // Without a link secret no string is one of our links.
+        if self.links.is_none() {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                if let Some(uri) = self.link_target(s) {
+                    *s = uri.to_string();
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| self.unlink(x)),
+            Value::Object(o) => o.values_mut().for_each(|x| self.unlink(x)),
+            _ => {}
+        }
     }
 
     /// A `data:` URL holding the object's bytes.
@@ -253,7 +318,7 @@ impl Resolver {
             .filter_map(|(uri, r)| match r {
                 Err(e) if !e.is_skip() => Some(Failure {
                     uri: uri.to_string(),
-                    code: e.code().to_owned(),
+                    code: e.code(),
                     message: e.to_string(),
                 }),
                 _ => None,

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::config::{SignatureVersion, StorageConfig};
+use crate::error_code::ErrorCode;
 use crate::sign::{AwsV4, OssV1, OssV4, Presigned, Request, Signer};
 use crate::uri::{Scheme, StorageUri};
 
@@ -87,14 +88,14 @@ pub enum StorageError {
 
 impl StorageError {
     /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            StorageError::NotConfigured(_) => "unknown_bucket",
-            StorageError::PrefixNotAllowed(_) => "prefix_not_allowed",
-            StorageError::NotFound(_) => "object_not_found",
-            StorageError::TooLarge { .. } => "object_too_large",
-            StorageError::Refused { .. } => "storage_refused",
-            StorageError::Unreachable { .. } => "storage_unreachable",
+            StorageError::NotConfigured(_) => ErrorCode::UnknownBucket,
+            StorageError::PrefixNotAllowed(_) => ErrorCode::PrefixNotAllowed,
+            StorageError::NotFound(_) => ErrorCode::ObjectNotFound,
+            StorageError::TooLarge { .. } => ErrorCode::ObjectTooLarge,
+            StorageError::Refused { .. } => ErrorCode::StorageRefused,
+            StorageError::Unreachable { .. } => ErrorCode::StorageUnreachable,
         }
     }
 
@@ -166,7 +167,7 @@ impl Storages {
     pub async fn read(&self, uri: &StorageUri, opts: &ReadOptions) -> Result<reqwest::Response, StorageError> {
         let (_, storage) = self.find(uri)?;
         let method = if opts.method_head { "HEAD" } else { "GET" };
-        let req = storage.request(method, &uri.key, crate::now(), READ_URL_TTL);
+        let req = storage.request(method, &uri.key, crate::time::now(), READ_URL_TTL);
         let url = storage.signer.presign_url(&storage.config.endpoint, &req);
         let mut req = self.http.request(
             if opts.method_head {

@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::command::{CommandError, CommandResult};
 use crate::config::Config;
 use crate::labelstudio::{LabelStudio, LsError};
 use crate::resolve::Resolver;
@@ -96,14 +97,13 @@ pub async fn sync_project(
 }
 
 /// The `sync` command.
-pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) -> Result<ExitCode, String> {
-    config.require_secret().map_err(|e| e.to_string())?;
-    let ls_config = config
-        .label_studio
-        .as_ref()
-        .ok_or("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: required for sync")?;
-    let resolver = Resolver::new(&config).map_err(|e| e.to_string())?;
-    let ls = LabelStudio::from_config(ls_config).map_err(|e| e.to_string())?;
+pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) -> CommandResult {
+    config.require_secret()?;
+    let ls_config = config.label_studio.as_ref().ok_or(CommandError::Missing(
+        "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: required for sync",
+    ))?;
+    let resolver = Resolver::new(&config)?;
+    let ls = LabelStudio::from_config(ls_config)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -132,9 +132,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
         page_size: page_size.clamp(1, 1000),
         concurrency: config.writeback_concurrency,
     };
-    let s = sync_project(&resolver, &ls, opts, &stop, &progress)
-        .await
-        .map_err(|e| e.to_string())?;
+    let s = sync_project(&resolver, &ls, opts, &stop, &progress).await?;
     bar.finish_and_clear();
     println!(
         "project {project}{}: {} scanned, {} {}, {} already done, {} gone, {} failed{}",

@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::labelstudio::{LabelStudio, LsError};
+use crate::metrics::Metrics;
 use crate::resolve::{Output, Resolver};
 use crate::rewrite::Document;
 
@@ -23,7 +26,21 @@ pub enum Plan {
     /// No raw reference to a configured bucket: nothing to do.
     AlreadyDone,
     /// The PATCH body that rewrites it.
-    Rewrite(Value),
+    Rewrite(Patch),
+}
+
+/// The body of the PATCH that writes a task back: its rewritten `data`, kept as the text the
+/// rewriter produced, and its `meta` with the original URIs.
+#[derive(Debug, Serialize)]
+pub struct Patch {
+    pub data: Box<RawValue>,
+    pub meta: Map<String, Value>,
+}
+
+impl PartialEq for Patch {
+    fn eq(&self, other: &Patch) -> bool {
+        self.data.get() == other.data.get() && self.meta == other.meta
+    }
 }
 
 /// How one task ended.
@@ -72,12 +89,12 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
         .get("data")
         .filter(|d| d.is_object())
         .ok_or(WritebackError::NoData(id))?;
-    let src = serde_json::to_vec(data).unwrap_or_default();
     let resolve_err = |message: String| WritebackError::Resolve { id, message };
+    let src = serde_json::to_vec(data).map_err(|e| resolve_err(e.to_string()))?;
     let doc = Document::scan(&src).map_err(|e| resolve_err(e.to_string()))?;
     let uris: Vec<String> = doc
         .references()
-        .filter(|u| resolver.storages.find(u).is_ok())
+        .filter(|u| resolver.handles(u))
         .map(|u| u.to_string())
         .collect();
     if uris.is_empty() {
@@ -90,7 +107,9 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
     if let Some(f) = out.failures.first() {
         return Err(resolve_err(format!("{}: {}", f.uri, f.message)));
     }
-    let new_data: Value = serde_json::from_slice(&out.body).map_err(|e| resolve_err(e.to_string()))?;
+    let data = String::from_utf8(out.body)
+        .map_err(|e| resolve_err(e.to_string()))
+        .and_then(|text| RawValue::from_string(text).map_err(|e| resolve_err(e.to_string())))?;
 
     let mut meta = match task.get("meta") {
         Some(Value::Object(m)) => m.clone(),
@@ -107,16 +126,16 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
     original.extend(uris.into_iter().filter(|u| seen.insert(u.clone())));
     meta.insert(
         "ls_presign".into(),
-        json!({ "original_uris": original, "rewritten_at": crate::rfc3339(now) }),
+        json!({ "original_uris": original, "rewritten_at": crate::time::rfc3339(now) }),
     );
-    Ok(Plan::Rewrite(json!({ "data": new_data, "meta": meta })))
+    Ok(Plan::Rewrite(Patch { data, meta }))
 }
 
 /// Plans and, unless `dry_run`, writes one task back.
 pub async fn process(resolver: &Resolver, ls: &LabelStudio, task: &Value, dry_run: bool) -> Outcome {
     let id = task_id(task).unwrap_or(0);
     let result = async {
-        match plan(resolver, task, crate::now()).await? {
+        match plan(resolver, task, crate::time::now()).await? {
             Plan::AlreadyDone => Ok(Outcome::AlreadyDone),
             Plan::Rewrite(_) if dry_run => Ok(Outcome::Rewritten),
             Plan::Rewrite(body) => {
@@ -126,7 +145,7 @@ pub async fn process(resolver: &Resolver, ls: &LabelStudio, task: &Value, dry_ru
         }
     }
     .await;
-    let outcome = match result {
+    match result {
         Ok(o) => o,
         Err(WritebackError::Ls(LsError::TaskGone(_))) => {
             log::info!("write-back: task {id} was deleted before it could be rewritten");
@@ -136,9 +155,7 @@ pub async fn process(resolver: &Resolver, ls: &LabelStudio, task: &Value, dry_ru
             log::error!("write-back of task {id} failed: {e}");
             Outcome::Failed
         }
-    };
-    resolver.metrics.count("writeback_tasks_total", outcome.label(), 1);
-    outcome
+    }
 }
 
 /// The queue is full: the caller should answer 503.
@@ -154,19 +171,24 @@ pub struct QueueFull {
 #[derive(Debug, Clone)]
 pub struct Queue {
     tx: mpsc::Sender<Value>,
-    resolver: Arc<Resolver>,
+    metrics: Arc<Metrics>,
     /// Tasks accepted and not finished yet, queued or being written back.
     pending: Arc<AtomicUsize>,
 }
 
 impl Queue {
     /// Starts the worker on the current runtime.
-    pub fn spawn(resolver: Arc<Resolver>, ls: Arc<LabelStudio>, capacity: usize, concurrency: usize) -> Queue {
+    pub fn spawn(
+        resolver: Arc<Resolver>,
+        ls: Arc<LabelStudio>,
+        metrics: Arc<Metrics>,
+        capacity: usize,
+        concurrency: usize,
+    ) -> Queue {
         let (tx, mut rx) = mpsc::channel::<Value>(capacity.max(1));
-        let worker_resolver = resolver.clone();
         let queue = Queue {
             tx,
-            resolver,
+            metrics,
             pending: Arc::new(AtomicUsize::new(0)),
         };
         let depth = queue.clone();
@@ -176,10 +198,16 @@ impl Queue {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                worker_resolver.metrics.set_queue_depth(depth.len());
-                let (resolver, ls, pending) = (worker_resolver.clone(), ls.clone(), depth.pending.clone());
+                depth.metrics.set_queue_depth(depth.len());
+                let (resolver, ls, metrics, pending) = (
+                    resolver.clone(),
+                    ls.clone(),
+                    depth.metrics.clone(),
+                    depth.pending.clone(),
+                );
                 tokio::spawn(async move {
-                    process(&resolver, &ls, &task, false).await;
+                    let outcome = process(&resolver, &ls, &task, false).await;
+                    metrics.count("writeback_tasks_total", outcome.label(), 1);
                     pending.fetch_sub(1, Ordering::SeqCst);
                     drop(permit);
                 });
@@ -227,7 +255,7 @@ impl Queue {
         for (permit, task) in permits.zip(tasks) {
             permit.send(task);
         }
-        self.resolver.metrics.set_queue_depth(self.len());
+        self.metrics.set_queue_depth(self.len());
         Ok(wanted)
     }
 }
@@ -267,6 +295,7 @@ mod tests {
         let Plan::Rewrite(body) = plan(&r, &tasks[3], 1_795_773_600).await.unwrap() else {
             panic!("task 4 holds references");
         };
+        let body = serde_json::to_value(body).unwrap();
         let data = &body["data"];
         assert!(
             data["image"]
@@ -309,6 +338,7 @@ mod tests {
         let Plan::Rewrite(body) = plan(&r, &task, 0).await.unwrap() else {
             panic!()
         };
+        let body = serde_json::to_value(body).unwrap();
         assert_eq!(body["meta"]["k"], "v");
         assert_eq!(
             body["meta"]["ls_presign"]["original_uris"],
@@ -326,6 +356,7 @@ mod tests {
         let Plan::Rewrite(body) = plan(&r, &task, 0).await.unwrap() else {
             panic!()
         };
+        let body = serde_json::to_value(body).unwrap();
         assert_eq!(
             body["meta"]["ls_presign"]["original_uris"],
             json!(["oss://my-bucket/1.jpg", "oss://my-bucket/2.jpg"])

@@ -118,3 +118,30 @@ fn toml_reference_matches_the_code() {
         );
     }
 }
+
+/// docs/API.md's error table lists exactly the codes of `ErrorCode`, each with its status.
+#[test]
+fn error_table_matches_the_registry() {
+    use ls_presign::error_code::ErrorCode;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md")).unwrap();
+    let table = &doc[doc.find("## Error codes").unwrap()..];
+    let mut documented: Vec<(String, u16)> = Vec::new();
+    // Rows: | status | `code`, `code` | meaning |
+    for row in table.lines().skip(1).take_while(|l| !l.starts_with('#')) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let Some(status) = cells.get(1).and_then(|s| s.parse::<u16>().ok()) else {
+            continue;
+        };
+        for code in cells[2].split('`').skip(1).step_by(2) {
+            documented.push((code.to_owned(), status));
+        }
+    }
+    let registry: Vec<(String, u16)> = ErrorCode::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), c.status().as_u16()))
+        .collect();
+    assert_eq!(
+        documented, registry,
+        "docs/API.md's error table and ErrorCode::ALL differ"
+    );
+}

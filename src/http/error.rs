@@ -1,146 +1,141 @@
-//! One error shape for every HTTP error: `{"error":{"code","message"}}`.
+//! One error shape for every HTTP error: `{"error":{"code","message"}}`, and the fallbacks for
+//! unknown routes and methods.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::resolve::ResolveError;
-use crate::storage::StorageError;
+use crate::error_code::ErrorCode;
+use crate::resolve::{ResolveError, RewriteError};
+use crate::rewrite::JsonError;
 
-/// An error answered to an HTTP client. 4xx messages say what to fix; 5xx messages are generic
-/// and the cause goes to the log.
+/// An error answered to an HTTP client. 4xx messages say what to fix; a 500 says nothing and
+/// keeps its cause for the log, which the middleware writes once per response.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
+    /// What went wrong inside, for the log only.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
+            cause: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// A server-side failure: logged in full, answered without detail.
+    /// A server-side failure: answered without detail, the cause kept for the log.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        log::error!("internal error: {cause}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the service log",
-        )
+        ApiError {
+            cause: Some(cause.to_string()),
+            ..Self::new(ErrorCode::Internal, "internal error; see the service log")
+        }
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code, self.message)?;
+        match &self.cause {
+            Some(cause) => write!(f, " ({cause})"),
+            None => Ok(()),
+        }
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({"error": {"code": self.code, "message": self.message}}))
+        HttpResponse::build(self.code.status()).json(json!({"error": {"code": self.code, "message": self.message}}))
     }
+}
+
+/// The fallback for paths no route serves.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// The fallback for a known path with a method it does not take.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
 }
 
 impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
-        crate::rewrite::JsonError::from(e).into()
+        JsonError::from(e).into()
     }
 }
 
-impl From<crate::rewrite::JsonError> for ApiError {
-    fn from(e: crate::rewrite::JsonError) -> Self {
+impl From<JsonError> for ApiError {
+    fn from(e: JsonError) -> Self {
         if e.too_deep() {
-            ApiError::bad_request("json_too_deep", crate::rewrite::JsonError::TooDeep.to_string())
+            ApiError::new(ErrorCode::JsonTooDeep, JsonError::TooDeep.to_string())
         } else {
-            ApiError::bad_request("invalid_json", e.to_string())
+            ApiError::new(ErrorCode::InvalidJson, e.to_string())
         }
     }
 }
 
-impl From<crate::resolve::RewriteError> for ApiError {
-    fn from(e: crate::resolve::RewriteError) -> Self {
+impl From<RewriteError> for ApiError {
+    fn from(e: RewriteError) -> Self {
         match e {
-            crate::resolve::RewriteError::Json(j) => j.into(),
-            too_many => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_many_references",
-                too_many.to_string(),
-            ),
+            RewriteError::Json(j) => j.into(),
+            too_many => ApiError::new(ErrorCode::TooManyReferences, too_many.to_string()),
         }
     }
 }
 
 impl From<ResolveError> for ApiError {
     fn from(e: ResolveError) -> Self {
-        let status = match &e {
-            ResolveError::NoLinkSecret => StatusCode::CONFLICT,
-            ResolveError::Storage(s) => match s {
-                StorageError::NotConfigured(_) | StorageError::PrefixNotAllowed(_) => StatusCode::FORBIDDEN,
-                StorageError::NotFound(_) => StatusCode::NOT_FOUND,
-                StorageError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                StorageError::Refused { .. } | StorageError::Unreachable { .. } => {
-                    log::warn!("storage error: {e}");
-                    StatusCode::BAD_GATEWAY
-                }
-            },
-        };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(e.code(), e.to_string())
     }
 }
 
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        ResolveError::from(e).into()
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        ApiError::new(e.code(), e.to_string())
     }
 }
 
 impl From<crate::auth::AuthError> for ApiError {
     fn from(e: crate::auth::AuthError) -> Self {
         use crate::auth::AuthError;
-        let (status, code) = match e {
-            AuthError::Missing => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            AuthError::Basic => (StatusCode::UNAUTHORIZED, "bad_basic_auth"),
-            AuthError::Invalid(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            AuthError::Scope { .. } | AuthError::BasicScope => (StatusCode::FORBIDDEN, "insufficient_scope"),
+        let code = match e {
+            AuthError::Missing => ErrorCode::Unauthorized,
+            AuthError::Basic => ErrorCode::BadBasicAuth,
+            AuthError::Invalid(_) => ErrorCode::InvalidToken,
+            AuthError::Scope { .. } | AuthError::BasicScope => ErrorCode::InsufficientScope,
         };
-        ApiError::new(status, code, e.to_string())
+        ApiError::new(code, e.to_string())
     }
 }
 
 impl From<crate::labelstudio::LsError> for ApiError {
     fn from(e: crate::labelstudio::LsError) -> Self {
         match e {
-            crate::labelstudio::LsError::TaskGone(id) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "task_not_found",
-                format!("Label Studio has no task {id}"),
-            ),
-            other => {
-                log::warn!("Label Studio call failed: {other}");
-                ApiError::new(StatusCode::BAD_GATEWAY, "label_studio_error", other.to_string())
+            crate::labelstudio::LsError::TaskGone(id) => {
+                ApiError::new(ErrorCode::TaskNotFound, format!("Label Studio has no task {id}"))
             }
+            other => ApiError::new(ErrorCode::LabelStudioError, other.to_string()),
         }
     }
 }
 
 impl From<crate::writeback::QueueFull> for ApiError {
     fn from(e: crate::writeback::QueueFull) -> Self {
-        log::error!("webhook refused: {e}");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
+        ApiError::new(ErrorCode::QueueFull, e.to_string())
     }
 }

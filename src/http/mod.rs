@@ -1,40 +1,67 @@
-//! The HTTP service: `Application::build` binds a listener and reports its port, so tests spawn
-//! the real app on port 0.
+//! The HTTP service: the route table, and `Application`, which binds a listener and reports its
+//! port (so tests spawn the real app on port 0), runs, and shuts down in order.
+//!
+//! Imports go one way: `mod.rs` → handler files (`api`, `links`, `label_studio`) and the
+//! `middleware` → `common` → `error`, `state`.
 
+mod api;
+mod common;
 mod error;
-mod hooks;
 pub mod inflight;
-mod routes;
+mod label_studio;
+mod links;
+mod middleware;
+mod state;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, HttpServer, web};
 
 pub use error::ApiError;
+pub use state::AppState;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::error_code::ErrorCode;
 use crate::labelstudio::LabelStudio;
+use crate::metrics::Metrics;
 use crate::resolve::Resolver;
+use crate::storage::Storages;
 use crate::writeback::Queue;
 
-/// Shared state of every worker.
-#[derive(Debug)]
-pub struct AppState {
-    pub config: Config,
-    pub resolver: Arc<Resolver>,
-    pub auth: Authenticator,
-    /// Label Studio, when `LABEL_STUDIO_URL` is set.
-    pub label_studio: Option<Arc<LabelStudio>>,
-    /// Write-back queue, when Label Studio is configured.
-    pub queue: Option<Queue>,
-    /// Requests in flight, counted when serving TLS (HTTP/2); see [`inflight`].
-    pub in_flight: Option<Arc<inflight::InFlight>>,
-    /// `Access-Control-Allow-Origin` as sent on every response (`LS_PRESIGN_CORS_ORIGIN`).
-    pub cors_origin: Option<actix_web::http::header::HeaderValue>,
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/health").route(web::get().to(api::health)))
+        .service(resource("/metrics").route(web::get().to(api::metrics)))
+        .service(resource("/ready").route(web::get().to(api::ready)))
+        .service(resource("/openapi.json").route(web::get().to(api::openapi)))
+        .service(resource("/v1/resolve").route(web::post().to(api::resolve)))
+        .service(resource("/v1/sign").route(web::post().to(api::sign)))
+        // A prefix scope, not a `/r/{token}` pattern: matching a ~200-character token against
+        // the router's pattern costs more than the rest of the redirect (docs/PERFORMANCE.md).
+        .service(web::scope("/r").default_service(web::to(links::link)))
+        .service(resource("/webhook").route(web::post().to(label_studio::webhook)))
+        .service(resource("/setup").route(web::post().to(label_studio::setup)))
+        .service(resource("/predict").route(web::post().to(label_studio::predict)))
+        .service(resource("/versions").route(web::get().to(label_studio::versions)))
+        .service(resource("/v1/tasks/{id}").route(web::get().to(label_studio::task)))
+        .service(resource("/v1/projects/{id}/tasks").route(web::get().to(label_studio::project_tasks)))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::new(ErrorCode::InvalidPath, e.to_string()).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::new(ErrorCode::InvalidQuery, e.to_string()).into()),
+        )
+        .default_service(web::to(error::not_found));
+}
+
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(error::method_not_allowed))
 }
 
 /// Why the service could not start.
@@ -70,7 +97,9 @@ impl Application {
         let api_keys = config.api_keys()?;
         let port = listener.local_addr().map_err(StartError::Server)?.port();
         let workers = config.workers.max(1);
-        let resolver = Arc::new(Resolver::new(&config)?);
+        let storages = Arc::new(Storages::new(config.storages.clone())?);
+        let metrics = Arc::new(Metrics::default());
+        let resolver = Arc::new(Resolver::sharing(&config, storages.clone(), metrics.clone()));
         let label_studio = match &config.label_studio {
             Some(ls) => Some(Arc::new(LabelStudio::from_config(ls)?)),
             None => None,
@@ -79,6 +108,7 @@ impl Application {
             Queue::spawn(
                 resolver.clone(),
                 ls.clone(),
+                metrics.clone(),
                 config.queue_capacity,
                 config.writeback_concurrency,
             )
@@ -86,6 +116,8 @@ impl Application {
         let state = web::Data::new(AppState {
             auth: Authenticator::new(api_keys, config.basic_auth.clone()),
             resolver,
+            storages,
+            metrics,
             label_studio,
             queue,
             in_flight: config.tls.as_ref().map(|_| Arc::default()),
@@ -96,8 +128,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .wrap(middleware::from_fn(routes::observe))
-                .configure(routes::configure)
+                .wrap(actix_web::middleware::from_fn(middleware::observe))
+                .configure(configure)
         })
         .workers(workers)
         .disable_signals()
@@ -130,15 +162,43 @@ impl Application {
         self.state.clone()
     }
 
-    /// Runs until the server is stopped (via its handle or SIGINT/SIGTERM handled by the caller).
+    /// Runs until the server is stopped through its [`handle`](Application::handle), without
+    /// the shutdown order of [`Application::run_until`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
 
-    /// Runs until `stop` resolves, then stops gracefully: no new connections, in-flight
+    /// Runs until SIGINT or SIGTERM, then shuts down as [`Application::run_until`] does.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `stop` resolves, then shuts down in order: stop accepting, finish in-flight
+    /// requests, drain the write-back queue (bounded by `LS_PRESIGN_DRAIN_TIMEOUT`).
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let queue = self.state.queue.clone();
+        let drain_timeout = self.state.config.drain_timeout;
+        self.serve_until(stop).await?;
+        if let Some(queue) = queue {
+            let waiting = queue.pending();
+            if waiting > 0 {
+                log::info!("draining the write-back queue: {waiting} tasks");
+            }
+            match queue.drain(drain_timeout).await {
+                0 => log::info!("write-back queue drained"),
+                left => log::warn!(
+                    "{left} tasks were not written back before LS_PRESIGN_DRAIN_TIMEOUT; run `ls-presign sync` for their projects"
+                ),
+            }
+        }
+        log::info!("stopped");
+        Ok(())
+    }
+
+    /// Serves until `stop` resolves, then stops gracefully: no new connections, in-flight
     /// requests finish. Over HTTP/2 it returns once no request has been in flight for a second,
     /// without waiting for browsers to close their idle connections.
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    async fn serve_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let mut server = self.server;
         tokio::select! {
             done = &mut server => return done,
@@ -159,6 +219,29 @@ impl Application {
     }
 }
 
+/// Resolves at the first SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Drops cache entries whose window has ended, until the service is gone.
 fn spawn_sweeper(state: std::sync::Weak<AppState>) {
     tokio::spawn(async move {
@@ -166,7 +249,7 @@ fn spawn_sweeper(state: std::sync::Weak<AppState>) {
         loop {
             tick.tick().await;
             let Some(state) = state.upgrade() else { break };
-            let removed = state.resolver.cache.sweep(crate::now());
+            let removed = state.resolver.sweep(crate::time::now());
             if removed > 0 {
                 log::debug!("cache sweep removed {removed} entries");
             }

@@ -92,10 +92,7 @@ async fn tasks_created_webhook_writes_links_back_into_label_studio() {
     post_webhook(&app, &webhook_token(&app), &again).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ls.patched().len(), 4);
-    assert_eq!(
-        app.state.resolver.metrics.counter("writeback_tasks_total", "rewritten"),
-        4
-    );
+    assert_eq!(app.state.metrics.counter("writeback_tasks_total", "rewritten"), 4);
     app.stop().await;
     ls.stop().await;
 }
@@ -125,7 +122,7 @@ async fn retries_timeouts_429_and_5xx_and_reports_what_finally_failed() {
     .await;
     assert_eq!(resp.status(), 200);
     ls.wait_for_patches(3, 30).await;
-    let m = &app.state.resolver.metrics;
+    let m = &app.state.metrics;
     for _ in 0..400 {
         if m.counter("writeback_tasks_total", "failed") + m.counter("writeback_tasks_total", "gone") == 2 {
             break;

@@ -41,7 +41,7 @@ async fn presign_mode_redirects_with_cors_and_cache_headers() {
     // Same window, same URL: the second request is a cache hit.
     let again = app.client.get(&link).send().await.unwrap();
     assert_eq!(again.headers()["location"].to_str().unwrap(), location);
-    let stats = app.state.resolver.cache.stats();
+    let stats = app.state.resolver.cache_stats();
     assert!(stats.hits >= 1, "{stats:?}");
     app.stop().await;
 }
@@ -76,7 +76,6 @@ async fn tampered_and_expired_presigned_urls_are_refused_by_the_store() {
     // A URL whose lifetime has passed.
     let (_, storage) = app
         .state
-        .resolver
         .storages
         .find(&StorageUri::parse("oss://media/t.png").unwrap())
         .unwrap();

@@ -356,3 +356,34 @@ async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
     assert_eq!(app.browser.get(&link).send().await.unwrap().text().await.unwrap(), "A");
     app.stop().await;
 }
+
+/// Without `LS_PRESIGN_SECRET` (API tokens asymmetric) there are no stable links: `/r/` says so
+/// with 409, as `/v1/resolve?mode=link` does, instead of failing as a server fault.
+#[tokio::test]
+async fn links_without_a_secret_are_disabled() {
+    let dir = std::env::temp_dir().join(format!("lsp-nosecret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let public = dir.join("k.pem");
+    std::fs::write(&public, key_pair("ES256").1).unwrap();
+    let app = crate::helpers::spawn_app_with(&[
+        ("LS_PRESIGN_SECRET", ""),
+        ("LS_PRESIGN_TOKEN_ALGORITHM", "ES256"),
+        ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", public.to_str().unwrap()),
+    ])
+    .await;
+    let link = crate::helpers::mint_link(crate::helpers::LINK_SECRET, "oss://media/a.png");
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let resp = app
+            .browser
+            .request(method.clone(), format!("{}/r/{link}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 409, "{method}");
+        if method == reqwest::Method::GET {
+            let (_, code) = error_code(resp).await;
+            assert_eq!(code, "links_disabled");
+        }
+    }
+    app.stop().await;
+}

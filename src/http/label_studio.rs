@@ -1,24 +1,20 @@
-//! Label Studio-facing handlers: the webhook, the ML-backend endpoints, and task reads for
+//! What serves Label Studio: the webhook, the ML-backend endpoints, and task reads for
 //! annotation scripts.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::routes::read_json_body;
-use super::{ApiError, AppState};
+use super::common::{authorize, read_json_body, rewritten_response, within_deadline};
+use super::error::ApiError;
+use super::state::AppState;
 use crate::auth::Scope;
+use crate::error_code::ErrorCode;
+use crate::labelstudio::LabelStudio;
 use crate::resolve::Output;
 
 /// Model version reported to Label Studio.
 fn model_version() -> String {
     format!("ls-presign-{}", env!("CARGO_PKG_VERSION"))
-}
-
-/// Checks the request's credentials for `scope`.
-pub fn authorize(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<(), ApiError> {
-    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-    Ok(state.auth.check(header, scope)?)
 }
 
 /// ML-backend endpoints need Basic auth only when `BASIC_AUTH_USER`/`BASIC_AUTH_PASS` are set,
@@ -33,10 +29,14 @@ fn authorize_ml(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 
 fn not_configured() -> ApiError {
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "label_studio_not_configured",
+        ErrorCode::LabelStudioNotConfigured,
         "set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to talk to Label Studio",
     )
+}
+
+/// Label Studio, when configured.
+fn label_studio(state: &AppState) -> Result<&LabelStudio, ApiError> {
+    state.label_studio.as_deref().ok_or_else(not_configured)
 }
 
 /// Webhook actions counted by name in metrics; anything else is counted as `other`.
@@ -70,10 +70,10 @@ pub async fn webhook(
     let action = event
         .get("action")
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad_request("invalid_webhook", "the webhook has no \"action\""))?
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidWebhook, "the webhook has no \"action\""))?
         .to_owned();
     let label = KNOWN_ACTIONS.iter().find(|a| **a == action).copied().unwrap_or("other");
-    state.resolver.metrics.count("webhooks_total", label, 1);
+    state.metrics.count("webhooks_total", label, 1);
     if action != "TASKS_CREATED" {
         return Ok(HttpResponse::Ok().json(json!({"action": action, "handled": false})));
     }
@@ -84,7 +84,7 @@ pub async fn webhook(
             log::warn!("TASKS_CREATED webhook without tasks: enable \"Send payload\" in the webhook settings");
             return Ok(HttpResponse::Ok().json(json!({"action": action, "handled": false, "queued": 0})));
         }
-        Some(_) => return Err(ApiError::bad_request("invalid_webhook", "\"tasks\" must be a list")),
+        Some(_) => return Err(ApiError::new(ErrorCode::InvalidWebhook, "\"tasks\" must be a list")),
     };
     let queue = state.queue.as_ref().ok_or_else(not_configured)?;
     let queued = queue.push_all(tasks)?;
@@ -125,19 +125,28 @@ async fn presigned_json(state: &AppState, value: &Value) -> Result<HttpResponse,
     let src = serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?;
     let out = state
         .resolver
-        .rewrite(&src, Some(Output::Presign), crate::now())
+        .rewrite(&src, Some(Output::Presign), crate::time::now())
         .await?;
-    Ok(super::routes::rewritten_response(out))
+    Ok(rewritten_response(out))
+}
+
+/// Replaces the stable links in a task's `data` with the URIs they name, so the rewrite that
+/// follows produces direct presigned URLs.
+fn unlink(state: &AppState, task: &mut Value) {
+    if let Some(data) = task.get_mut("data") {
+        state.resolver.unlink(data);
+    }
 }
 
 /// `GET /v1/tasks/{id}`: the task from Label Studio with direct presigned URLs. Stable links
 /// already in the task (written back) are resolved too, so scripts get URLs to the store.
 pub async fn task(state: web::Data<AppState>, req: HttpRequest, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req, Scope::Resolve)?;
-    let ls = state.label_studio.as_ref().ok_or_else(not_configured)?;
-    super::routes::within_deadline(&state, async {
-        let task = ls.get_task(*id).await?;
-        presigned_json(&state, &unlink(&state, task)).await
+    let ls = label_studio(&state)?;
+    within_deadline(&state, async {
+        let mut task = ls.get_task(*id).await?;
+        unlink(&state, &mut task);
+        presigned_json(&state, &task).await
     })
     .await
 }
@@ -157,39 +166,15 @@ pub async fn project_tasks(
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req, Scope::Resolve)?;
-    let ls = state.label_studio.as_ref().ok_or_else(not_configured)?;
+    let ls = label_studio(&state)?;
     let page = paging.page.unwrap_or(1).max(1);
     let page_size = paging.page_size.unwrap_or(100).clamp(1, 1000);
-    super::routes::within_deadline(&state, async {
-        let got = ls.list_tasks(*project, page, page_size).await?;
-        let tasks: Vec<Value> = got.tasks.into_iter().map(|t| unlink(&state, t)).collect();
+    within_deadline(&state, async {
+        let mut got = ls.list_tasks(*project, page, page_size).await?;
+        got.tasks.iter_mut().for_each(|t| unlink(&state, t));
         let body =
-            json!({"project": *project, "page": page, "page_size": page_size, "total": got.total, "tasks": tasks});
+            json!({"project": *project, "page": page, "page_size": page_size, "total": got.total, "tasks": got.tasks});
         presigned_json(&state, &body).await
     })
     .await
-}
-
-/// Replaces this service's stable links in a task with the URIs they name, so the rewrite that
-/// follows produces direct presigned URLs.
-fn unlink(state: &AppState, mut task: Value) -> Value {
-    fn walk(v: &mut Value, resolver: &crate::resolve::Resolver) {
-        match v {
-            Value::String(s) => {
-                if let Some(uri) = resolver.link_target(s) {
-                    *s = uri.to_string();
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, resolver)),
-            Value::Object(o) => o.values_mut().for_each(|x| walk(x, resolver)),
-            _ => {}
-        }
-    }
-    // Without a link secret no string is one of our links.
-    if state.resolver.links().is_some()
-        && let Some(data) = task.get_mut("data")
-    {
-        walk(data, &state.resolver);
-    }
-    task
 }

@@ -1,0 +1,45 @@
+//! What a command of the binary ends with: an exit code, or a [`CommandError`] printed as
+//! `ls-presign: <message>` with exit code 1.
+
+use std::process::ExitCode;
+
+/// A command's outcome.
+pub type CommandResult = Result<ExitCode, CommandError>;
+
+/// Why a command could not do its work. Messages name the setting or argument to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Start(#[from] crate::http::StartError),
+    /// A command-line argument is wrong: `--at "yesterday": expected ...`.
+    #[error("{0}")]
+    Argument(String),
+    /// A setting the command needs is not set.
+    #[error("{0}")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Uri(#[from] crate::uri::UriError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
+    #[error(transparent)]
+    Rewrite(#[from] crate::resolve::RewriteError),
+    #[error(transparent)]
+    LabelStudio(#[from] crate::labelstudio::LsError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// Reading or writing `what` failed.
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+}
+
+impl CommandError {
+    /// An I/O failure on `what` (a file, stdin, stdout, a listener).
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CommandError {
+        let what = what.into();
+        move |source| CommandError::Io { what, source }
+    }
+}

@@ -1,0 +1,89 @@
+//! `GET /r/{token}`: stable links. Presign mode answers 303 to the cached presigned URL; inline
+//! and proxy modes stream the bytes through.
+
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::TryStreamExt;
+
+use super::common::within_deadline;
+use super::error::{ApiError, method_not_allowed, not_found};
+use super::state::AppState;
+use crate::resolve::Opened;
+use crate::storage::ReadOptions;
+use crate::uri::StorageUri;
+
+/// `GET|HEAD /r/{token}`.
+pub async fn link(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return method_not_allowed(req).await;
+    }
+    let Some(token) = req
+        .path()
+        .strip_prefix("/r/")
+        .filter(|t| !t.is_empty() && !t.contains('/'))
+    else {
+        return not_found(req).await;
+    };
+    match state.resolver.open(token, crate::time::now())? {
+        Opened::Redirect { url, max_age } => {
+            // A presigned URL is a credential, and no two are alike: HTTP/2 sends it as a
+            // never-indexed literal instead of filling the connection's HPACK table with it.
+            let mut location = HeaderValue::try_from(url).map_err(|e| ApiError::internal(&e))?;
+            location.set_sensitive(true);
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .insert_header((header::CACHE_CONTROL, format!("private, max-age={max_age}")))
+                .finish())
+        }
+        Opened::Stream(uri) => within_deadline(&state, proxy(&state, &req, &uri)).await,
+    }
+}
+
+/// Streams an object through the service, passing Range and conditional headers both ways.
+async fn proxy(state: &AppState, req: &HttpRequest, uri: &StorageUri) -> Result<HttpResponse, ApiError> {
+    let header_of = |name: HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let opts = ReadOptions {
+        method_head: req.method() == Method::HEAD,
+        range: header_of(header::RANGE),
+        if_none_match: header_of(header::IF_NONE_MATCH),
+        if_modified_since: header_of(header::IF_MODIFIED_SINCE),
+        origin: None,
+    };
+    let upstream = state.storages.read(uri, &opts).await?;
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut resp = HttpResponse::build(status);
+    for name in [
+        "content-type",
+        "content-range",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+        "cache-control",
+        "content-disposition",
+    ] {
+        if let Some(v) = upstream
+            .headers()
+            .get(name)
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+        {
+            resp.insert_header((name, v));
+        }
+    }
+    if !upstream.headers().contains_key("cache-control") {
+        resp.insert_header((header::CACHE_CONTROL, "private, no-cache"));
+    }
+    // From the header: for a HEAD response the client's body-length hint is 0.
+    let length = upstream
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(len) = length.filter(|_| status != StatusCode::NOT_MODIFIED) {
+        resp.no_chunking(len);
+    }
+    if opts.method_head || status == StatusCode::NOT_MODIFIED {
+        // An empty stream with the declared length: HEAD keeps the object's Content-Length.
+        return Ok(resp.streaming(futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
+    }
+    Ok(resp.streaming(upstream.bytes_stream().map_err(|e| e.without_url())))
+}

@@ -1,0 +1,34 @@
+//! What every worker shares.
+
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderValue;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::labelstudio::LabelStudio;
+use crate::metrics::Metrics;
+use crate::resolve::Resolver;
+use crate::storage::Storages;
+use crate::writeback::Queue;
+
+use super::inflight::InFlight;
+
+/// Shared state of every worker.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub resolver: Arc<Resolver>,
+    /// The configured buckets, for the service's own reads (proxy, inline, `/ready`).
+    pub storages: Arc<Storages>,
+    pub metrics: Arc<Metrics>,
+    pub auth: Authenticator,
+    /// Label Studio, when `LABEL_STUDIO_URL` is set.
+    pub label_studio: Option<Arc<LabelStudio>>,
+    /// Write-back queue, when Label Studio is configured.
+    pub queue: Option<Queue>,
+    /// Requests in flight, counted when serving TLS (HTTP/2); see [`super::inflight`].
+    pub in_flight: Option<Arc<InFlight>>,
+    /// `Access-Control-Allow-Origin` as sent on every response (`LS_PRESIGN_CORS_ORIGIN`).
+    pub cors_origin: Option<HeaderValue>,
+}
