@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ls_presign::config::{Config, Env};
-use ls_presign::resolve::{Output, Resolver};
+use ls_presign::resolve::{Resolver, RewriteAs};
 use ls_presign::rewrite::Document;
 
 const TASKS: usize = 100_000;
@@ -170,7 +170,7 @@ fn rewrite(c: &mut Criterion) {
             || Resolver::new(&config).unwrap(),
             |resolver| {
                 let r = rt
-                    .block_on(resolver.rewrite(black_box(&src), Some(Output::Presign), NOW))
+                    .block_on(resolver.rewrite(black_box(&src), Some(RewriteAs::Presign), NOW))
                     .unwrap();
                 assert_eq!(r.rewritten, refs);
                 black_box(r.body.len());
@@ -181,11 +181,11 @@ fn rewrite(c: &mut Criterion) {
     });
     // Re-resolving the same export within the window: every URL comes from the cache.
     let warm = Resolver::new(&config).unwrap();
-    rt.block_on(warm.rewrite(&src, Some(Output::Presign), NOW)).unwrap();
+    rt.block_on(warm.rewrite(&src, Some(RewriteAs::Presign), NOW)).unwrap();
     g.bench_function("resolver_presign_warm_cache", |b| {
         b.iter(|| {
             let r = rt
-                .block_on(warm.rewrite(black_box(&src), Some(Output::Presign), NOW + 1))
+                .block_on(warm.rewrite(black_box(&src), Some(RewriteAs::Presign), NOW + 1))
                 .unwrap();
             black_box(r.body.len())
         })
@@ -193,7 +193,7 @@ fn rewrite(c: &mut Criterion) {
     g.bench_function("resolver_link", |b| {
         b.iter(|| {
             let r = rt
-                .block_on(warm.rewrite(black_box(&src), Some(Output::Link), NOW + 1))
+                .block_on(warm.rewrite(black_box(&src), Some(RewriteAs::Link), NOW + 1))
                 .unwrap();
             black_box(r.body.len())
         })

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::command::{CommandError, CommandResult};
 use crate::config::{Config, Env};
 use crate::http::Application;
-use crate::resolve::{Output, Resolver};
+use crate::resolve::{Resolver, RewriteAs};
 use crate::storage::Storages;
 use crate::uri::StorageUri;
 
@@ -104,7 +104,7 @@ enum Command {
         file: Option<PathBuf>,
         /// presign | link | inline (default: each storage's LS_PRESIGN_MODE).
         #[arg(long)]
-        mode: Option<Output>,
+        mode: Option<RewriteAs>,
     },
 }
 
@@ -220,7 +220,7 @@ fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool)
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> CommandResult {
+async fn rewrite(file: Option<PathBuf>, mode: Option<RewriteAs>) -> CommandResult {
     let config = load_config()?;
     let input = match &file {
         Some(path) => std::fs::read(path).map_err(CommandError::io(path.display().to_string()))?,

@@ -14,7 +14,7 @@ use crate::command::{CommandError, CommandResult};
 use crate::config::{Config, ConfigError, Env};
 use crate::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use crate::http::Application;
-use crate::resolve::Output;
+use crate::resolve::RewriteAs;
 
 /// The demo bucket and region.
 pub const BUCKET: &str = "demo";
@@ -132,7 +132,7 @@ pub async fn run() -> CommandResult {
 
     let tasks = format!("{:#}", sample_tasks());
     let import = resolver
-        .rewrite(tasks.as_bytes(), Some(Output::Link), crate::time::now())
+        .rewrite(tasks.as_bytes(), Some(RewriteAs::Link), crate::time::now())
         .await?;
     let import = String::from_utf8_lossy(&import.body).into_owned();
     let first = crate::uri::StorageUri::new(crate::uri::Scheme::Oss, BUCKET, IMAGES[0].0);

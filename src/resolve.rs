@@ -21,7 +21,7 @@ use crate::uri::StorageUri;
 
 /// What a reference becomes in a rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+pub enum RewriteAs {
     /// A direct presigned URL.
     Presign,
     /// A stable link to this service.
@@ -30,25 +30,25 @@ pub enum Output {
     Inline,
 }
 
-impl std::str::FromStr for Output {
+impl std::str::FromStr for RewriteAs {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "presign" => Ok(Output::Presign),
-            "link" => Ok(Output::Link),
-            "inline" => Ok(Output::Inline),
+            "presign" => Ok(RewriteAs::Presign),
+            "link" => Ok(RewriteAs::Link),
+            "inline" => Ok(RewriteAs::Inline),
             other => Err(format!("{other:?} is not one of presign, link, inline")),
         }
     }
 }
 
-impl Output {
+impl RewriteAs {
     /// The default output for a storage's mode.
-    fn for_mode(mode: Mode) -> Output {
+    fn for_mode(mode: Mode) -> RewriteAs {
         match mode {
-            Mode::Presign => Output::Presign,
-            Mode::Inline => Output::Inline,
-            Mode::Proxy => Output::Link,
+            Mode::Presign => RewriteAs::Presign,
+            Mode::Inline => RewriteAs::Inline,
+            Mode::Proxy => RewriteAs::Link,
         }
     }
 }
@@ -256,17 +256,17 @@ impl Resolver {
     }
 
     /// Resolves one URI as `output`, or as its storage's mode when `None`.
-    pub async fn resolve(&self, uri: &StorageUri, output: Option<Output>, now: i64) -> Result<String, ResolveError> {
+    pub async fn resolve(&self, uri: &StorageUri, output: Option<RewriteAs>, now: i64) -> Result<String, ResolveError> {
         let found = self.storages.find(uri)?;
-        match output.unwrap_or(Output::for_mode(found.1.config.mode)) {
-            Output::Presign => Ok(self.presigned_in(found, uri, "GET", now).url),
-            Output::Link => self.mint_link(uri),
-            Output::Inline => self.data_url(uri).await,
+        match output.unwrap_or(RewriteAs::for_mode(found.1.config.mode)) {
+            RewriteAs::Presign => Ok(self.presigned_in(found, uri, "GET", now).url),
+            RewriteAs::Link => self.mint_link(uri),
+            RewriteAs::Inline => self.data_url(uri).await,
         }
     }
 
     /// Rewrites every reference in a JSON document.
-    pub async fn rewrite(&self, src: &[u8], output: Option<Output>, now: i64) -> Result<Rewritten, RewriteError> {
+    pub async fn rewrite(&self, src: &[u8], output: Option<RewriteAs>, now: i64) -> Result<Rewritten, RewriteError> {
         self.rewrite_scanned(&Document::scan(src)?, output, now).await
     }
 
@@ -274,7 +274,7 @@ impl Resolver {
     pub async fn rewrite_scanned(
         &self,
         doc: &Document<'_>,
-        output: Option<Output>,
+        output: Option<RewriteAs>,
         now: i64,
     ) -> Result<Rewritten, RewriteError> {
         let found = doc.reference_count();

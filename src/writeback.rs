@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::labelstudio::{LabelStudio, LsError};
 use crate::metrics::Metrics;
-use crate::resolve::{Output, Resolver};
+use crate::resolve::{Resolver, RewriteAs};
 use crate::rewrite::Document;
 
 /// What a task needs.
@@ -101,7 +101,7 @@ pub async fn plan(resolver: &Resolver, task: &Value, now: i64) -> Result<Plan, W
         return Ok(Plan::AlreadyDone);
     }
     let out = resolver
-        .rewrite_scanned(&doc, Some(Output::Link), now)
+        .rewrite_scanned(&doc, Some(RewriteAs::Link), now)
         .await
         .map_err(|e| resolve_err(e.to_string()))?;
     if let Some(f) = out.failures.first() {

@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::auth::Scope;
 use crate::error_code::ErrorCode;
-use crate::resolve::{Output, Rewritten};
+use crate::resolve::{RewriteAs, Rewritten};
 
 /// Checks the request's credentials for `scope`.
 pub fn authorize(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<(), ApiError> {
@@ -62,13 +62,13 @@ pub async fn read_json_body(req: &HttpRequest, mut payload: web::Payload, limit:
 }
 
 /// `?mode=presign|link|inline`, the only query parameter of `/v1/resolve`.
-pub fn parse_mode(query: &str) -> Result<Option<Output>, ApiError> {
+pub fn parse_mode(query: &str) -> Result<Option<RewriteAs>, ApiError> {
     let mut mode = None;
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "mode" => {
                 mode = Some(
-                    v.parse::<Output>()
+                    v.parse::<RewriteAs>()
                         .map_err(|e| ApiError::new(ErrorCode::InvalidMode, format!("mode: {e}")))?,
                 )
             }

@@ -10,7 +10,7 @@ use super::state::AppState;
 use crate::auth::Scope;
 use crate::error_code::ErrorCode;
 use crate::labelstudio::LabelStudio;
-use crate::resolve::Output;
+use crate::resolve::RewriteAs;
 
 /// Model version reported to Label Studio.
 fn model_version() -> String {
@@ -125,7 +125,7 @@ async fn presigned_json(state: &AppState, value: &Value) -> Result<HttpResponse,
     let src = serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?;
     let out = state
         .resolver
-        .rewrite(&src, Some(Output::Presign), crate::time::now())
+        .rewrite(&src, Some(RewriteAs::Presign), crate::time::now())
         .await?;
     Ok(rewritten_response(out))
 }
