@@ -35,6 +35,7 @@ pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
     };
     let names: Vec<String> = config
         .storages
+        .list
         .iter()
         .map(|s| format!("{}://{}", s.scheme, s.bucket))
         .collect();
@@ -47,7 +48,7 @@ pub async fn run(object: Option<String>) -> Result<ExitCode, String> {
             format!("storages {}", names.join(", "))
         },
     );
-    match config.require_secret() {
+    match config.keys.require_secret() {
         Ok(_) => r.line(true, "secret", "LS_PRESIGN_SECRET is set (stable links and tokens)"),
         Err(e) => r.line(false, "secret", e),
     }

@@ -150,7 +150,7 @@ fn load_config() -> Result<Config, String> {
 
 async fn serve() -> Result<ExitCode, String> {
     let config = load_config()?;
-    if config.storages.is_empty() {
+    if config.storages.list.is_empty() {
         log::warn!(
             "no storage configured (set OSS_BUCKET or S3_BUCKET, or LS_PRESIGN_CONFIG): every reference will be skipped"
         );
@@ -165,7 +165,7 @@ async fn serve() -> Result<ExitCode, String> {
 /// `LS_PRESIGN_DRAIN_TIMEOUT`), exit.
 pub(crate) async fn run_until_signal(app: Application) -> Result<ExitCode, String> {
     let queue = app.state().queue.clone();
-    let drain_timeout = app.state().config.drain_timeout;
+    let drain_timeout = app.state().config.writeback.drain_timeout;
     app.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
     if let Some(queue) = queue {
         let waiting = queue.pending();
@@ -291,7 +291,7 @@ async fn rewrite(file: Option<PathBuf>, mode: Option<Output>) -> Result<ExitCode
 fn token(scope: crate::auth::Scope, ttl: &str, sub: &str) -> Result<ExitCode, String> {
     let config = load_config()?;
     let ttl = crate::auth::parse_duration(ttl).map_err(|e| format!("--ttl {e}"))?;
-    let auth = crate::auth::Authenticator::new(config.api_keys().map_err(|e| e.to_string())?, None);
+    let auth = crate::auth::Authenticator::new(config.keys.api_keys().map_err(|e| e.to_string())?, None);
     let token = auth.mint(sub, scope, crate::now(), ttl).ok_or(
         "LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE: required to mint RS256/ES256 tokens (the service itself needs only the public keys)",
     )?;

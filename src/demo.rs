@@ -143,7 +143,7 @@ pub async fn run() -> Result<ExitCode, String> {
             IMAGES[0].0,
         ))
         .map_err(|e| e.to_string())?;
-    let base = &config.public_url;
+    let base = &config.server.public_url;
     let token = app
         .state()
         .auth

@@ -122,13 +122,13 @@ pub struct Resolver {
 impl Resolver {
     pub fn new(config: &Config) -> Result<Resolver, reqwest::Error> {
         Ok(Resolver {
-            storages: Storages::new(config.storages.clone())?,
-            cache: UrlCache::new(config.cache_max_entries),
+            storages: Storages::new(config.storages.list.clone())?,
+            cache: UrlCache::new(config.storages.cache_max_entries),
             metrics: Metrics::default(),
-            links: config.link_keys().ok().map(LinkSigner::new),
-            public_url: config.public_url.clone(),
-            inline_max_bytes: config.inline_max_bytes,
-            max_references: config.max_references,
+            links: config.keys.link_keys().ok().map(LinkSigner::new),
+            public_url: config.server.public_url.clone(),
+            inline_max_bytes: config.storages.inline_max_bytes,
+            max_references: config.server.max_references,
         })
     }
 

@@ -97,7 +97,7 @@ pub async fn sync_project(
 
 /// The `sync` command.
 pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) -> Result<ExitCode, String> {
-    config.require_secret().map_err(|e| e.to_string())?;
+    config.keys.require_secret().map_err(|e| e.to_string())?;
     let ls_config = config
         .label_studio
         .as_ref()
@@ -130,7 +130,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
         project,
         dry_run,
         page_size: page_size.clamp(1, 1000),
-        concurrency: config.writeback_concurrency,
+        concurrency: config.writeback.concurrency,
     };
     let s = sync_project(&resolver, &ls, opts, &stop, &progress)
         .await

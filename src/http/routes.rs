@@ -125,7 +125,7 @@ pub async fn observe(
     if let Some(v) = &state.cors_origin {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v.clone());
     }
-    if state.config.cors_origin != "*" {
+    if state.config.server.cors_origin != "*" {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
@@ -282,7 +282,7 @@ pub(super) async fn within_deadline(
     state: &AppState,
     work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.config.request_timeout;
+    let limit = state.config.server.request_timeout;
     tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
         Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -303,7 +303,7 @@ async fn resolve(
 ) -> Result<HttpResponse, ApiError> {
     hooks::authorize(&state, &req, Scope::Resolve)?;
     let output = parse_mode(req.query_string())?;
-    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = read_json_body(&req, payload, state.config.server.max_body_bytes).await?;
     within_deadline(&state, async {
         let r = state.resolver.rewrite(&body, output, crate::now()).await?;
         Ok(rewritten_response(r))
@@ -359,7 +359,7 @@ struct SignBody {
 /// `POST /v1/sign`: `{"uri": ...}` → one result, `{"uris": [...]}` → `{"results": [...]}`.
 async fn sign(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     hooks::authorize(&state, &req, Scope::Resolve)?;
-    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = read_json_body(&req, payload, state.config.server.max_body_bytes).await?;
     let b: SignBody = serde_json::from_slice(&body)?;
     let method = match b.method.as_deref().unwrap_or("GET") {
         m @ ("GET" | "HEAD") => m,
