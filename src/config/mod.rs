@@ -18,7 +18,7 @@ use std::fmt;
 pub use env::Env;
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
-pub use server::ServerConfig;
+pub use server::{CorsOrigin, ServerConfig};
 pub use storages::{Mode, SignatureVersion, StorageConfig, StoragesConfig};
 pub use writeback::WritebackConfig;
 

@@ -33,8 +33,6 @@ pub struct AppState {
     pub queue: Option<Queue>,
     /// Requests in flight, counted when serving TLS (HTTP/2); see [`inflight`].
     pub in_flight: Option<Arc<inflight::InFlight>>,
-    /// `Access-Control-Allow-Origin` as sent on every response (`LS_PRESIGN_CORS_ORIGIN`).
-    pub cors_origin: Option<actix_web::http::header::HeaderValue>,
 }
 
 /// Why the service could not start.
@@ -89,7 +87,6 @@ impl Application {
             label_studio,
             queue,
             in_flight: config.keys.tls.as_ref().map(|_| Arc::default()),
-            cors_origin: actix_web::http::header::HeaderValue::from_str(&config.server.cors_origin).ok(),
             config,
         });
         let app_state = state.clone();
