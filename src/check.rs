@@ -35,6 +35,7 @@ pub async fn run(object: Option<String>) -> CommandResult {
     };
     let names: Vec<String> = config
         .storages
+        .list
         .iter()
         .map(|s| format!("{}://{}", s.scheme, s.bucket))
         .collect();
@@ -47,11 +48,11 @@ pub async fn run(object: Option<String>) -> CommandResult {
             format!("storages {}", names.join(", "))
         },
     );
-    match config.require_secret() {
+    match config.keys.require_secret() {
         Ok(_) => r.line(true, "secret", "LS_PRESIGN_SECRET is set (stable links and tokens)"),
         Err(e) => r.line(false, "secret", e),
     }
-    let storages = Storages::new(config.storages.clone())?;
+    let storages = Storages::new(config.storages.list.clone())?;
     for (i, s) in storages.all().iter().enumerate() {
         let name = &names[i];
         let p = s.presign("GET", "ls-presign-check", crate::time::now(), s.config.ttl);

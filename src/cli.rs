@@ -151,7 +151,7 @@ fn load_config() -> Result<Config, CommandError> {
 
 async fn serve() -> CommandResult {
     let config = load_config()?;
-    if config.storages.is_empty() {
+    if config.storages.list.is_empty() {
         log::warn!(
             "no storage configured (set OSS_BUCKET or S3_BUCKET, or LS_PRESIGN_CONFIG): every reference will be skipped"
         );
@@ -182,7 +182,7 @@ fn parse_time(s: &str) -> Result<i64, CommandError> {
 fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool) -> CommandResult {
     let config = load_config()?;
     let uri = StorageUri::parse(uri)?;
-    let storages = Storages::new(config.storages)?;
+    let storages = Storages::new(config.storages.list)?;
     let (_, storage) = storages.find(&uri)?;
     let ttl = ttl.unwrap_or(storage.config.ttl);
     if ttl == 0 || ttl > crate::sign::MAX_TTL_SECS {
@@ -255,7 +255,7 @@ async fn rewrite(file: Option<PathBuf>, mode: Option<RewriteAs>) -> CommandResul
 fn token(scope: crate::auth::Scope, ttl: &str, sub: &str) -> CommandResult {
     let config = load_config()?;
     let ttl = crate::auth::parse_duration(ttl).map_err(|e| CommandError::Argument(format!("--ttl {e}")))?;
-    let auth = crate::auth::Authenticator::new(config.api_keys()?, None);
+    let auth = crate::auth::Authenticator::new(config.keys.api_keys()?, None);
     let token = auth.mint(sub, scope, crate::time::now(), ttl).ok_or(CommandError::Missing(
         "LS_PRESIGN_TOKEN_PRIVATE_KEY_FILE: required to mint RS256/ES256 tokens (the service itself needs only the public keys)",
     ))?;

@@ -137,7 +137,7 @@ pub async fn run() -> CommandResult {
     let import = String::from_utf8_lossy(&import.body).into_owned();
     let first = crate::uri::StorageUri::new(crate::uri::Scheme::Oss, BUCKET, IMAGES[0].0);
     let first_link = resolver.link(&first)?;
-    let base = &config.public_url;
+    let base = &config.server.public_url;
     // The demo's keys are an HMAC secret, which always mints.
     let token = app
         .state()

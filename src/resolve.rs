@@ -137,7 +137,7 @@ pub enum Opened {
 impl Resolver {
     /// A resolver with storages and metrics of its own (the command-line tools).
     pub fn new(config: &Config) -> Result<Resolver, reqwest::Error> {
-        let storages = Storages::new(config.storages.clone())?;
+        let storages = Storages::new(config.storages.list.clone())?;
         Ok(Self::sharing(config, Arc::new(storages), Arc::default()))
     }
 
@@ -145,12 +145,12 @@ impl Resolver {
     pub fn sharing(config: &Config, storages: Arc<Storages>, metrics: Arc<Metrics>) -> Resolver {
         Resolver {
             storages,
-            cache: UrlCache::new(config.cache_max_entries),
+            cache: UrlCache::new(config.storages.cache_max_entries),
             metrics,
-            links: config.link_keys().ok().map(LinkSigner::new),
-            public_url: config.public_url.clone(),
-            inline_max_bytes: config.inline_max_bytes,
-            max_references: config.max_references,
+            links: config.keys.link_keys().ok().map(LinkSigner::new),
+            public_url: config.server.public_url.clone(),
+            inline_max_bytes: config.storages.inline_max_bytes,
+            max_references: config.server.max_references,
         }
     }
 

@@ -98,7 +98,7 @@ pub async fn sync_project(
 
 /// The `sync` command.
 pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) -> CommandResult {
-    config.require_secret()?;
+    config.keys.require_secret()?;
     let ls_config = config.label_studio.as_ref().ok_or(CommandError::Missing(
         "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: required for sync",
     ))?;
@@ -130,7 +130,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
         project,
         dry_run,
         page_size: page_size.clamp(1, 1000),
-        concurrency: config.writeback_concurrency,
+        concurrency: config.writeback.concurrency,
     };
     let s = sync_project(&resolver, &ls, opts, &stop, &progress).await?;
     bar.finish_and_clear();

@@ -100,6 +100,11 @@ fn bad_input_and_config_fail_with_a_clear_message() {
             "OSS_ACCESS_KEY_SECRET: required",
         ),
         (OSS.to_vec(), vec!["serve"], "LS_PRESIGN_SECRET: required"),
+        (
+            [&OSS[..], &[("LS_PRESIGN_CORS_ORIGIN", "https://ls.example.com/")]].concat(),
+            vec!["serve"],
+            "LS_PRESIGN_CORS_ORIGIN: \"https://ls.example.com/\" is not * or an origin",
+        ),
     ];
     for (env, args, expected) in cases {
         let out = cmd(&env).args(&args).output().unwrap();

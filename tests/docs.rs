@@ -99,7 +99,7 @@ fn toml_reference_matches_the_code() {
         Config::load(&Env::map(&vars))
     };
     let config = load(example).unwrap();
-    assert_eq!(config.storages.len(), 2);
+    assert_eq!(config.storages.list.len(), 2);
     // serde names every accepted key when it meets an unknown one.
     let err = load("[[storage]]\nnot_a_key = 1\n").unwrap_err().to_string();
     let accepted: Vec<&str> = err

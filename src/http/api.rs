@@ -72,7 +72,7 @@ pub async fn resolve(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req, Scope::Resolve)?;
     let output = parse_mode(req.query_string())?;
-    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = read_json_body(&req, payload, state.config.server.max_body_bytes).await?;
     within_deadline(&state, async {
         let r = state.resolver.rewrite(&body, output, crate::time::now()).await?;
         Ok(rewritten_response(r))
@@ -95,7 +95,7 @@ pub async fn sign(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req, Scope::Resolve)?;
-    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = read_json_body(&req, payload, state.config.server.max_body_bytes).await?;
     let b: SignBody = serde_json::from_slice(&body)?;
     let method = match b.method.as_deref().unwrap_or("GET") {
         m @ ("GET" | "HEAD") => m,

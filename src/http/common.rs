@@ -89,7 +89,7 @@ pub async fn within_deadline(
     state: &AppState,
     work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.config.request_timeout;
+    let limit = state.config.server.request_timeout;
     tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
         Err(ApiError::new(
             ErrorCode::Timeout,

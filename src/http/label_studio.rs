@@ -65,7 +65,7 @@ pub async fn webhook(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, &req, Scope::Webhook)?;
-    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = read_json_body(&req, payload, state.config.server.max_body_bytes).await?;
     let mut event: Value = serde_json::from_slice(&body)?;
     let action = event
         .get("action")
@@ -110,7 +110,7 @@ pub async fn predict(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     authorize_ml(&state, &req)?;
-    let body = read_json_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = read_json_body(&req, payload, state.config.server.max_body_bytes).await?;
     let v: Value = serde_json::from_slice(&body)?;
     let n = v.get("tasks").and_then(Value::as_array).map_or(0, Vec::len);
     let version = model_version();

@@ -55,10 +55,9 @@ pub async fn observe(
     };
     state.metrics.request(&route, res.status().as_u16());
     let headers = res.headers_mut();
-    if let Some(v) = &state.cors_origin {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v.clone());
-    }
-    if state.config.cors_origin != "*" {
+    let cors = &state.config.server.cors_origin;
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, cors.header_value().clone());
+    if !cors.is_any() {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));

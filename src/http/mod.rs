@@ -87,17 +87,17 @@ pub struct Application {
 impl Application {
     /// Binds `HOST:PORT` from the configuration.
     pub fn build(config: Config) -> Result<Application, StartError> {
-        let addr = format!("{}:{}", config.host, config.port);
+        let addr = format!("{}:{}", config.server.host, config.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartError::Bind { addr, source })?;
         Self::with_listener(config, listener)
     }
 
     /// Serves on an already bound listener (tests bind port 0).
     pub fn with_listener(config: Config, listener: TcpListener) -> Result<Application, StartError> {
-        let api_keys = config.api_keys()?;
+        let api_keys = config.keys.api_keys()?;
         let port = listener.local_addr().map_err(StartError::Server)?.port();
-        let workers = config.workers.max(1);
-        let storages = Arc::new(Storages::new(config.storages.clone())?);
+        let workers = config.server.workers.max(1);
+        let storages = Arc::new(Storages::new(config.storages.list.clone())?);
         let metrics = Arc::new(Metrics::default());
         let resolver = Arc::new(Resolver::sharing(&config, storages.clone(), metrics.clone()));
         let label_studio = match &config.label_studio {
@@ -109,19 +109,18 @@ impl Application {
                 resolver.clone(),
                 ls.clone(),
                 metrics.clone(),
-                config.queue_capacity,
-                config.writeback_concurrency,
+                config.writeback.queue_capacity,
+                config.writeback.concurrency,
             )
         });
         let state = web::Data::new(AppState {
-            auth: Authenticator::new(api_keys, config.basic_auth.clone()),
+            auth: Authenticator::new(api_keys, config.keys.basic_auth.clone()),
             resolver,
             storages,
             metrics,
             label_studio,
             queue,
-            in_flight: config.tls.as_ref().map(|_| Arc::default()),
-            cors_origin: actix_web::http::header::HeaderValue::from_str(&config.cors_origin).ok(),
+            in_flight: config.keys.tls.as_ref().map(|_| Arc::default()),
             config,
         });
         let app_state = state.clone();
@@ -134,7 +133,7 @@ impl Application {
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(30);
-        let server = match &state.config.tls {
+        let server = match &state.config.keys.tls {
             Some(tls) => server.listen_rustls_0_23(listener, (*tls.config).clone()),
             None => server.listen(listener),
         }
@@ -177,7 +176,7 @@ impl Application {
     /// requests, drain the write-back queue (bounded by `LS_PRESIGN_DRAIN_TIMEOUT`).
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let queue = self.state.queue.clone();
-        let drain_timeout = self.state.config.drain_timeout;
+        let drain_timeout = self.state.config.writeback.drain_timeout;
         self.serve_until(stop).await?;
         if let Some(queue) = queue {
             let waiting = queue.pending();

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderValue;
-
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::labelstudio::LabelStudio;
@@ -29,6 +27,4 @@ pub struct AppState {
     pub queue: Option<Queue>,
     /// Requests in flight, counted when serving TLS (HTTP/2); see [`super::inflight`].
     pub in_flight: Option<Arc<InFlight>>,
-    /// `Access-Control-Allow-Origin` as sent on every response (`LS_PRESIGN_CORS_ORIGIN`).
-    pub cors_origin: Option<HeaderValue>,
 }

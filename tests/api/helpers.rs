@@ -208,9 +208,9 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         vars.insert(k.to_string(), v.to_string());
     }
     let config = Config::load(&Env::map(&vars)).unwrap();
-    let base = config.public_url.clone();
+    let base = config.server.public_url.clone();
     // Serving HTTPS, the test clients trust the service's certificate.
-    let tls_cert = config.tls.as_ref().map(|tls| tls.cert.clone());
+    let tls_cert = config.keys.tls.as_ref().map(|tls| tls.cert.clone());
     let app = Application::with_listener(config, listener).unwrap();
     let state = app.shared_state();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -385,7 +385,7 @@ fn bad_tls_files_name_the_setting() {
         let map = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::load(&Env::map(&map))
     };
-    assert!(load(&cert, &key).unwrap().tls.is_some());
+    assert!(load(&cert, &key).unwrap().keys.tls.is_some());
     let cases = [
         (&garbage, &key, "LS_PRESIGN_TLS_CERT_FILE", "no CERTIFICATE"),
         (&cert, &garbage, "LS_PRESIGN_TLS_KEY_FILE", "garbage.pem"),

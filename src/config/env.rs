@@ -1,0 +1,74 @@
+//! Where settings are read from, and the reading rules every section shares: an empty value is
+//! unset, a secret may come from a file, some settings go in pairs.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::{ConfigError, err};
+
+/// Reads settings from a variable lookup, so tests need not touch the process environment.
+pub struct Env<'a> {
+    lookup: Lookup<'a>,
+}
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+impl<'a> Env<'a> {
+    /// The process environment.
+    pub fn process() -> Env<'static> {
+        Env {
+            lookup: Box::new(|k| std::env::var(k).ok()),
+        }
+    }
+
+    /// Any lookup function (tests record which names are read).
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Env<'a> {
+        Env {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    /// A fixed map (tests, embedded defaults).
+    pub fn map(map: &'a HashMap<String, String>) -> Env<'a> {
+        Env {
+            lookup: Box::new(move |k| map.get(k).cloned()),
+        }
+    }
+
+    /// The value of `name`, treating an empty value as unset.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.is_empty())
+    }
+
+    /// `name`'s value, or the text of the file that `{name}_FILE` names (`true`): one, not both.
+    pub(super) fn value_or_file(&self, name: &str) -> Result<Option<(String, bool)>, ConfigError> {
+        let file = format!("{name}_FILE");
+        match (self.get(name), self.get(&file)) {
+            (Some(_), Some(_)) => Err(err(name, format!("set {name} or {file}, not both"))),
+            (Some(value), None) => Ok(Some((value, false))),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map(|text| Some((text, true)))
+                .map_err(|e| err(&file, format!("{path}: {e}"))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Two settings that only make sense together: both, or neither.
+    pub(super) fn pair(&self, a: &str, b: &str) -> Result<Option<(String, String)>, ConfigError> {
+        match (self.get(a), self.get(b)) {
+            (Some(x), Some(y)) => Ok(Some((x, y))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(err(b, format!("required when {a} is set"))),
+            (None, Some(_)) => Err(err(a, format!("required when {b} is set"))),
+        }
+    }
+
+    pub(super) fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.get(name)
+            .map(|v| v.trim().parse::<T>().map_err(|e| err(name, format!("{v:?}: {e}"))))
+            .transpose()
+    }
+}

@@ -1,0 +1,172 @@
+//! Configuration: environment variables for the one-bucket case, a TOML file for several
+//! storages. Names are a contract (see docs/CONFIGURATION.md); everything is validated once, at
+//! start-up, and a bad value fails with a message naming the setting.
+//!
+//! One section per concern: [`ServerConfig`] (listening, CORS, request limits),
+//! [`StoragesConfig`] (buckets, cache, inlining), [`KeysConfig`] (secrets, token keys, Basic
+//! auth, TLS), [`LabelStudioConfig`] and [`WritebackConfig`]; [`Env`] is where they read from.
+
+mod env;
+mod keys;
+mod label_studio;
+mod server;
+mod storages;
+mod writeback;
+
+use std::fmt;
+
+pub use env::Env;
+pub use keys::{KeysConfig, TokenKeys};
+pub use label_studio::LabelStudioConfig;
+pub use server::{CorsOrigin, ServerConfig};
+pub use storages::{Mode, SignatureVersion, StorageConfig, StoragesConfig};
+pub use writeback::WritebackConfig;
+
+/// The whole service configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storages: StoragesConfig,
+    pub keys: KeysConfig,
+    /// Label Studio, for write-back, sync and `/v1/tasks`.
+    pub label_studio: Option<LabelStudioConfig>,
+    pub writeback: WritebackConfig,
+}
+
+/// A setting that is missing or wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn err(setting: impl Into<String>, message: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        setting: setting.into(),
+        message: message.to_string(),
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration from `env` (and the TOML file it names).
+    pub fn load(env: &Env<'_>) -> Result<Config, ConfigError> {
+        // Keys first: whether TLS is served decides the default public URL's scheme.
+        let keys = KeysConfig::load(env)?;
+        Ok(Config {
+            server: ServerConfig::load(env, keys.tls.is_some())?,
+            storages: StoragesConfig::load(env)?,
+            keys,
+            label_studio: LabelStudioConfig::load(env)?,
+            writeback: WritebackConfig::load(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::uri::Scheme;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(&Env::map(&map))
+    }
+
+    const OSS: &[(&str, &str)] = &[
+        ("OSS_BUCKET", "photos"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ACCESS_KEY_ID", "AKID"),
+        ("OSS_ACCESS_KEY_SECRET", "s3cr3t-value"),
+    ];
+
+    #[test]
+    fn one_oss_bucket_from_env_with_defaults() {
+        let c = load(OSS).unwrap();
+        assert_eq!(c.server.port, 9090);
+        assert_eq!(c.server.public_url, "http://127.0.0.1:9090");
+        let s = &c.storages.list[0];
+        assert_eq!(
+            (s.scheme, s.bucket.as_str(), s.region.as_str()),
+            (Scheme::Oss, "photos", "cn-hangzhou")
+        );
+        assert_eq!(s.endpoint.host, "oss-cn-hangzhou.aliyuncs.com");
+        assert_eq!(s.presign_endpoint, s.endpoint);
+        assert_eq!((s.ttl, s.window, s.mode), (3600, 900, Mode::Presign));
+        assert_eq!(s.signature_version, SignatureVersion::V4);
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let with = |extra: (&str, &str)| {
+            let mut v = OSS.to_vec();
+            v.push(extra);
+            load(&v).unwrap_err().setting
+        };
+        assert_eq!(with(("LS_PRESIGN_TTL", "604801")), "LS_PRESIGN_TTL");
+        assert_eq!(with(("LS_PRESIGN_TTL", "abc")), "LS_PRESIGN_TTL");
+        assert_eq!(with(("LS_PRESIGN_MODE", "fast")), "LS_PRESIGN_MODE");
+        assert_eq!(with(("OSS_SIGNATURE_VERSION", "v2")), "OSS_SIGNATURE_VERSION");
+        assert_eq!(with(("OSS_ADDRESSING_STYLE", "vhost")), "OSS_ADDRESSING_STYLE");
+        assert_eq!(with(("OSS_ENDPOINT", "ftp://x")), "OSS_ENDPOINT");
+        assert_eq!(with(("LS_PRESIGN_SECRET", "short")), "LS_PRESIGN_SECRET");
+        assert_eq!(with(("LS_PRESIGN_TLS_CERT_FILE", "c.pem")), "LS_PRESIGN_TLS_KEY_FILE");
+        assert_eq!(with(("LS_PRESIGN_TLS_KEY_FILE", "k.pem")), "LS_PRESIGN_TLS_CERT_FILE");
+        let missing = [
+            OSS,
+            &[
+                ("LS_PRESIGN_TLS_CERT_FILE", "/nonexistent/c.pem"),
+                ("LS_PRESIGN_TLS_KEY_FILE", "k.pem"),
+            ],
+        ];
+        let e = load(&missing.concat()).unwrap_err();
+        assert_eq!(e.setting, "LS_PRESIGN_TLS_CERT_FILE");
+        assert!(e.message.contains("/nonexistent/c.pem"), "{e:?}");
+        assert_eq!(load(&OSS[..3]).unwrap_err().setting, "OSS_ACCESS_KEY_SECRET");
+        assert_eq!(load(&[("OSS_BUCKET", "b1")]).unwrap_err().setting, "OSS_REGION");
+        assert_eq!(
+            load(&[("S3_BUCKET", "b1"), ("AWS_ACCESS_KEY_ID", "a")])
+                .unwrap_err()
+                .setting,
+            "AWS_SECRET_ACCESS_KEY"
+        );
+    }
+
+    #[test]
+    fn toml_file_adds_storages() {
+        let dir = std::env::temp_dir().join(format!("lsp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[storage]]
+scheme = "s3"
+bucket = "media"
+endpoint = "http://127.0.0.1:9000"
+addressing_style = "path"
+access_key_id = "a"
+access_key_secret = "b"
+mode = "proxy"
+ttl = 600
+allowed_prefixes = ["public/"]
+"#,
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = load(&[OSS, &[("LS_PRESIGN_CONFIG", p)]].concat()).unwrap();
+        let s = &c.storages.list[1];
+        assert_eq!(
+            (s.scheme, s.region.as_str(), s.mode, s.ttl),
+            (Scheme::S3, "us-east-1", Mode::Proxy, 600)
+        );
+        assert!(s.allows("public/a.png") && !s.allows("private/a.png"));
+
+        std::fs::write(&path, "[[storage]]\nscheme = \"oss\"\nbuckett = \"x\"\n").unwrap();
+        let e = load(&[("LS_PRESIGN_CONFIG", p)]).unwrap_err();
+        assert!(e.to_string().contains("buckett"), "{e}");
+    }
+}

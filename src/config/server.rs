@@ -1,0 +1,172 @@
+//! The HTTP server: where it listens, how browsers reach it, and what one request may cost.
+
+use std::time::Duration;
+
+use actix_web::http::header::HeaderValue;
+
+use super::{ConfigError, Env, err};
+
+/// Where and how the service listens. The limits of one request live here too: whatever storage
+/// a request touches, the server enforces them and answers with the status they promise (413,
+/// 504).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Base URL of this service as browsers reach it, without a trailing `/`.
+    pub public_url: String,
+    /// `Access-Control-Allow-Origin` on every response: `*` or the Label Studio origin.
+    pub cors_origin: CorsOrigin,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Longest a request may take to produce its response head.
+    pub request_timeout: Duration,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Most references in one document.
+    pub max_references: usize,
+}
+
+impl ServerConfig {
+    /// `tls`: whether HTTPS is served, for the default public URL's scheme.
+    pub(super) fn load(env: &Env<'_>, tls: bool) -> Result<ServerConfig, ConfigError> {
+        let port: u16 = env.parse("PORT")?.unwrap_or(9090);
+        let scheme = if tls { "https" } else { "http" };
+        let public_url = env
+            .get("LS_PRESIGN_PUBLIC_URL")
+            .unwrap_or_else(|| format!("{scheme}://127.0.0.1:{port}"));
+        let parsed = url::Url::parse(&public_url).map_err(|e| err("LS_PRESIGN_PUBLIC_URL", e))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+            return Err(err(
+                "LS_PRESIGN_PUBLIC_URL",
+                "must be an http(s) base URL without a query",
+            ));
+        }
+        let cors_origin = match env.get("LS_PRESIGN_CORS_ORIGIN") {
+            Some(value) => CorsOrigin::parse(&value).map_err(|e| err("LS_PRESIGN_CORS_ORIGIN", e))?,
+            None => CorsOrigin::any(),
+        };
+        Ok(ServerConfig {
+            host: env.get("HOST").unwrap_or_else(|| "0.0.0.0".into()),
+            port,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            cors_origin,
+            max_body_bytes: env.parse("LS_PRESIGN_MAX_BODY_BYTES")?.unwrap_or(64 << 20),
+            max_references: env.parse("LS_PRESIGN_MAX_REFERENCES")?.unwrap_or(1_000_000),
+            request_timeout: Duration::from_secs(env.parse::<u64>("LS_PRESIGN_REQUEST_TIMEOUT")?.unwrap_or(60).max(1)),
+            workers: env
+                .parse("LS_PRESIGN_WORKERS")?
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        })
+    }
+}
+
+/// `LS_PRESIGN_CORS_ORIGIN`, checked once: the `Access-Control-Allow-Origin` header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsOrigin(HeaderValue);
+
+impl CorsOrigin {
+    /// `*`: every origin (the default).
+    pub fn any() -> CorsOrigin {
+        CorsOrigin(HeaderValue::from_static("*"))
+    }
+
+    /// `*`, or one origin written as browsers send it in `Origin` (`https://ls.example.com`,
+    /// `http://localhost:8080`). Browsers compare the header with their origin byte for byte, so
+    /// any other spelling (a path, a trailing `/`, a default port, upper case, a list) would
+    /// fail every cross-origin read. Surrounding white space is ignored.
+    pub fn parse(value: &str) -> Result<CorsOrigin, String> {
+        let value = value.trim();
+        if value == "*" {
+            return Ok(CorsOrigin::any());
+        }
+        let origin = url::Url::parse(value)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.origin().ascii_serialization());
+        let refused = || {
+            let hint = match &origin {
+                Some(o) => format!("; did you mean {o:?}?"),
+                None => String::new(),
+            };
+            format!(
+                "{value:?} is not * or an origin such as https://ls.example.com \
+                 (scheme://host[:port] as browsers send it: no path, no trailing slash){hint}"
+            )
+        };
+        match &origin {
+            Some(o) if o == value => HeaderValue::from_str(value).map(CorsOrigin).map_err(|_| refused()),
+            _ => Err(refused()),
+        }
+    }
+
+    /// The header value, as sent.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+
+    /// Whether every origin is allowed (`*`); otherwise responses vary by `Origin`.
+    pub fn is_any(&self) -> bool {
+        self.0 == "*"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ServerConfig::load(&Env::map(&map), false)
+    }
+
+    #[test]
+    fn a_bad_cors_origin_stops_start_up_naming_the_variable() {
+        assert!(load(&[]).unwrap().cors_origin.is_any());
+        let e = load(&[("LS_PRESIGN_CORS_ORIGIN", "https://ls.example.com/")]).unwrap_err();
+        assert_eq!(e.setting, "LS_PRESIGN_CORS_ORIGIN");
+        assert_eq!(
+            e.to_string(),
+            "LS_PRESIGN_CORS_ORIGIN: \"https://ls.example.com/\" is not * or an origin such as \
+             https://ls.example.com (scheme://host[:port] as browsers send it: no path, no trailing slash); \
+             did you mean \"https://ls.example.com\"?"
+        );
+    }
+
+    #[test]
+    fn cors_origin_is_star_or_an_origin_as_browsers_send_it() {
+        for ok in [
+            "*",
+            "https://ls.example.com",
+            "http://ls.example:8080",
+            "http://[::1]:8080",
+            " * ",
+        ] {
+            let c = CorsOrigin::parse(ok).unwrap();
+            assert_eq!(c.header_value(), ok.trim(), "{ok:?}");
+            assert_eq!(c.is_any(), ok.trim() == "*", "{ok:?}");
+        }
+        for bad in [
+            "https://ls.example.com/",
+            "https://ls.example.com/projects",
+            "https://ls.example.com:443",
+            "HTTPS://LS.example.com",
+            "https://ls.example.com, https://other.example.com",
+            "https://ls.exa\nmple.com",
+            "https://ls.exämple.com",
+            "ls.example.com",
+            "null",
+            "ftp://ls.example.com",
+        ] {
+            let e = CorsOrigin::parse(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{bad:?} is not * or an origin such as https://ls.example.com")),
+                "{e}"
+            );
+        }
+        let e = CorsOrigin::parse("https://ls.example.com/").unwrap_err();
+        assert!(e.ends_with("; did you mean \"https://ls.example.com\"?"), "{e}");
+    }
+}

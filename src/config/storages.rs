@@ -1,0 +1,298 @@
+//! Storages: the buckets the service may sign for (from `OSS_*`/`S3_*` variables and the
+//! `[[storage]]` tables of the TOML file), and what serving them takes: the URL cache and the
+//! largest object inlined.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Env, err};
+use crate::sign::{Addressing, Credentials, MAX_TTL_SECS, Target};
+use crate::uri::{Scheme, valid_bucket};
+
+/// Every storage, and the limits of serving from them.
+#[derive(Debug, Clone)]
+pub struct StoragesConfig {
+    /// One entry per bucket, environment first, then the TOML file in its order.
+    pub list: Vec<StorageConfig>,
+    /// Most signed URLs kept in the cache.
+    pub cache_max_entries: usize,
+    /// Largest object embedded as a `data:` URL, bytes.
+    pub inline_max_bytes: u64,
+}
+
+impl StoragesConfig {
+    pub(super) fn load(env: &Env<'_>) -> Result<StoragesConfig, ConfigError> {
+        let defaults = Defaults {
+            mode: env.parse("LS_PRESIGN_MODE")?.unwrap_or(Mode::Presign),
+            ttl: env.parse("LS_PRESIGN_TTL")?.unwrap_or(3600),
+            window: env.parse("LS_PRESIGN_WINDOW")?,
+        };
+        let mut list = Vec::new();
+        for scheme in Scheme::ALL {
+            if let Some(raw) = raw_from_env(env, scheme) {
+                list.push(build_storage(raw, &defaults, &Source::Env(scheme))?);
+            }
+        }
+        if let Some(path) = env.get("LS_PRESIGN_CONFIG") {
+            for (i, raw) in read_file(Path::new(&path))?.storage.into_iter().enumerate() {
+                list.push(build_storage(
+                    raw,
+                    &defaults,
+                    &Source::File(format!("{path}: storage[{i}].")),
+                )?);
+            }
+        }
+        let mut seen = HashMap::new();
+        for s in &list {
+            if seen.insert((s.scheme, s.bucket.clone()), ()).is_some() {
+                return Err(err(
+                    format!("{}://{}", s.scheme, s.bucket),
+                    "this bucket is configured twice",
+                ));
+            }
+        }
+        Ok(StoragesConfig {
+            list,
+            cache_max_entries: env.parse("LS_PRESIGN_CACHE_MAX_ENTRIES")?.unwrap_or(1_000_000),
+            inline_max_bytes: env.parse("LS_PRESIGN_INLINE_MAX_BYTES")?.unwrap_or(10 << 20),
+        })
+    }
+}
+
+/// What a stable link and, by default, a rewrite produce for a storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Presigned URLs; stable links redirect (303) to them.
+    Presign,
+    /// Presigning disabled: rewrites embed `data:` URLs; stable links stream the bytes.
+    Inline,
+    /// Stable links stream the bytes through the service; rewrites produce stable links.
+    Proxy,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "presign" => Ok(Mode::Presign),
+            "inline" => Ok(Mode::Inline),
+            "proxy" => Ok(Mode::Proxy),
+            other => Err(format!("{other:?} is not one of presign, inline, proxy")),
+        }
+    }
+}
+
+/// OSS signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureVersion {
+    V4,
+    V1,
+}
+
+/// One bucket the service may sign for, and how.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub scheme: Scheme,
+    pub bucket: String,
+    pub region: String,
+    /// Where the service itself reads objects (may be an internal endpoint).
+    pub endpoint: Target,
+    /// What browsers reach; URLs are signed for it.
+    pub presign_endpoint: Target,
+    pub signature_version: SignatureVersion,
+    pub credentials: Credentials,
+    /// Lifetime of a presigned URL, seconds.
+    pub ttl: u64,
+    /// URLs are re-signed at each multiple of this many seconds, so every replica hands out the
+    /// same URL within a window and a served URL always has at least `ttl - window` left.
+    pub window: u64,
+    pub mode: Mode,
+    /// When not empty, only keys starting with one of these may be signed or read.
+    pub allowed_prefixes: Vec<String>,
+}
+
+impl StorageConfig {
+    /// Whether `key` is inside the allowed prefixes. With prefixes set, keys with `.`/`..`
+    /// segments are refused too: a URL client would resolve them to another path.
+    pub fn allows(&self, key: &str) -> bool {
+        self.allowed_prefixes.is_empty()
+            || (self.allowed_prefixes.iter().any(|p| key.starts_with(p.as_str()))
+                && !key.split('/').any(|seg| seg == "." || seg == ".."))
+    }
+}
+
+/// One storage as written in the TOML file (keys are the env names, lower-cased, without the
+/// `OSS_`/`S3_` prefix).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    scheme: Option<String>,
+    bucket: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    presign_endpoint: Option<String>,
+    addressing_style: Option<String>,
+    signature_version: Option<String>,
+    access_key_id: Option<String>,
+    access_key_secret: Option<String>,
+    session_token: Option<String>,
+    ttl: Option<u64>,
+    window: Option<u64>,
+    mode: Option<String>,
+    allowed_prefixes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    storage: Vec<RawStorage>,
+}
+
+struct Defaults {
+    mode: Mode,
+    ttl: u64,
+    window: Option<u64>,
+}
+
+fn read_file(path: &Path) -> Result<RawFile, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err("LS_PRESIGN_CONFIG", format!("{}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| err("LS_PRESIGN_CONFIG", format!("{}: {e}", path.display())))
+}
+
+/// Where a storage's settings came from, to name them as the user wrote them.
+enum Source {
+    Env(Scheme),
+    /// A TOML file; holds the prefix `path: storage[i].`.
+    File(String),
+}
+
+impl Source {
+    /// The user-facing name of a storage setting (`region` → `OSS_REGION`, or `file: storage[0].region`).
+    fn name(&self, key: &str) -> String {
+        match self {
+            Source::File(prefix) => format!("{prefix}{key}"),
+            Source::Env(scheme) => match (scheme, key) {
+                (_, "ttl" | "window" | "mode") => format!("LS_PRESIGN_{}", key.to_uppercase()),
+                (Scheme::S3, "access_key_id") => "AWS_ACCESS_KEY_ID".into(),
+                (Scheme::S3, "access_key_secret") => "AWS_SECRET_ACCESS_KEY".into(),
+                (Scheme::S3, "session_token") => "AWS_SESSION_TOKEN".into(),
+                (scheme, key) => format!("{}_{}", scheme.as_str().to_uppercase(), key.to_uppercase()),
+            },
+        }
+    }
+}
+
+/// The one-bucket storage described by `OSS_*` or `S3_*` variables, when its bucket is set.
+fn raw_from_env(env: &Env<'_>, scheme: Scheme) -> Option<RawStorage> {
+    let src = Source::Env(scheme);
+    let var = |key: &str| env.get(&src.name(key));
+    Some(RawStorage {
+        scheme: Some(scheme.as_str().into()),
+        bucket: Some(var("bucket")?),
+        region: var("region"),
+        endpoint: var("endpoint"),
+        presign_endpoint: var("presign_endpoint"),
+        addressing_style: var("addressing_style"),
+        signature_version: var("signature_version"),
+        access_key_id: var("access_key_id"),
+        access_key_secret: var("access_key_secret"),
+        session_token: var("session_token"),
+        ..RawStorage::default()
+    })
+}
+
+/// Validates one storage.
+fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<StorageConfig, ConfigError> {
+    let name = |key: &str| src.name(key);
+    let scheme: Scheme = raw
+        .scheme
+        .as_deref()
+        .ok_or_else(|| err(name("scheme"), "required: \"oss\" or \"s3\""))?
+        .parse()
+        .map_err(|e| err(name("scheme"), e))?;
+    let bucket = raw.bucket.ok_or_else(|| err(name("bucket"), "required"))?;
+    if !valid_bucket(&bucket) {
+        return Err(err(name("bucket"), format!("{bucket:?} is not a valid bucket name")));
+    }
+    let region = match (scheme, raw.region) {
+        // The V4 scope uses the bare region id; accept the endpoint-style spelling too.
+        (_, Some(r)) => r.strip_prefix("oss-").unwrap_or(&r).to_owned(),
+        (Scheme::S3, None) => "us-east-1".to_owned(),
+        (Scheme::Oss, None) => {
+            return Err(err(name("region"), "required for OSS, e.g. cn-hangzhou"));
+        }
+    };
+    if region.is_empty() || !region.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+        return Err(err(name("region"), format!("{region:?} is not a region id")));
+    }
+    let addressing: Addressing = raw
+        .addressing_style
+        .as_deref()
+        .unwrap_or("virtual")
+        .parse()
+        .map_err(|e| err(name("addressing_style"), e))?;
+    let default_endpoint = match scheme {
+        Scheme::Oss => format!("https://oss-{region}.aliyuncs.com"),
+        Scheme::S3 => format!("https://s3.{region}.amazonaws.com"),
+    };
+    let endpoint_text = raw.endpoint.unwrap_or(default_endpoint);
+    let endpoint = Target::parse(&endpoint_text, addressing)
+        .map_err(|e| err(name("endpoint"), e))?
+        .fit_bucket(&bucket);
+    let presign_endpoint = match raw.presign_endpoint {
+        Some(p) => Target::parse(&p, addressing)
+            .map_err(|e| err(name("presign_endpoint"), e))?
+            .fit_bucket(&bucket),
+        None => endpoint.clone(),
+    };
+    let signature_version = match (scheme, raw.signature_version.as_deref().unwrap_or("v4")) {
+        (_, "v4") => SignatureVersion::V4,
+        (Scheme::Oss, "v1") => SignatureVersion::V1,
+        (Scheme::S3, "v1") => return Err(err(name("signature_version"), "S3 storages sign with v4 only")),
+        (_, other) => return Err(err(name("signature_version"), format!("{other:?} is not v4 or v1"))),
+    };
+    let access_key_id = raw
+        .access_key_id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| err(name("access_key_id"), "required"))?;
+    let secret = raw
+        .access_key_secret
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| err(name("access_key_secret"), "required"))?;
+    let ttl = raw.ttl.unwrap_or(defaults.ttl);
+    if ttl == 0 || ttl > MAX_TTL_SECS {
+        return Err(err(
+            name("ttl"),
+            format!("{ttl} is outside 1..={MAX_TTL_SECS} seconds (7 days, the OSS V4 and S3 limit)"),
+        ));
+    }
+    let window = raw.window.or(defaults.window).unwrap_or((ttl / 4).max(1));
+    if window == 0 || window > ttl {
+        return Err(err(
+            name("window"),
+            format!("{window} must be between 1 and the TTL ({ttl})"),
+        ));
+    }
+    let mode = match raw.mode {
+        Some(m) => m.parse().map_err(|e| err(name("mode"), e))?,
+        None => defaults.mode,
+    };
+    Ok(StorageConfig {
+        scheme,
+        bucket,
+        region,
+        endpoint,
+        presign_endpoint,
+        signature_version,
+        credentials: Credentials::new(access_key_id, secret, raw.session_token.filter(|s| !s.is_empty())),
+        ttl,
+        window,
+        mode,
+        allowed_prefixes: raw.allowed_prefixes.unwrap_or_default(),
+    })
+}
