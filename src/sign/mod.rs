@@ -3,31 +3,12 @@
 //! No network I/O happens here. Each signer builds the canonical request and string to sign of
 //! its algorithm and returns them with the URL, so another implementation (the official SDKs in
 //! the conformance suite) can be compared piece by piece.
+//!
+//! This file is all the rest of the crate sees. The algorithms are private modules behind it, and
+//! what OSS V4 and AWS SigV4 share (the day's signing key, the canonical request's hash, the
+//! final HMAC) is in `v4`, so how a signature is computed can change without touching a caller.
 
-/// Declares a V4-family signer type: its constructor and its explained `presign`; the module
-/// supplies `sign`, the part that differs.
-macro_rules! v4_signer {
-    ($(#[$doc:meta])* $name:ident, $family:expr) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name {
-            key: super::ScopedKey,
-        }
-
-        impl $name {
-            pub fn new(credentials: super::Credentials, region: impl Into<String>) -> Self {
-                $name {
-                    key: super::ScopedKey::new(credentials, region.into(), &$family),
-                }
-            }
-
-            /// Presigns `req`, with the canonical request and string to sign.
-            pub fn presign(&self, target: &super::Target, req: &super::Request<'_>) -> super::Presigned {
-                self.sign(target, req, true)
-            }
-        }
-    };
-}
+mod v4;
 
 mod aws_v4;
 mod oss_v1;
@@ -235,188 +216,6 @@ pub(crate) fn encode(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
-
-/// HMAC-SHA256 of `data` under `key`.
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    use hmac::Mac;
-    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// What distinguishes OSS V4 from AWS SigV4 in the parts they share.
-#[derive(Debug)]
-pub(crate) struct Family {
-    pub algorithm: &'static str,
-    /// Prepended to the secret for the first HMAC (`aliyun_v4`, `AWS4`).
-    pub secret_prefix: &'static str,
-    pub service: &'static str,
-    /// Last element of the scope (`aliyun_v4_request`, `aws4_request`).
-    pub terminator: &'static str,
-}
-
-/// Everything about signing that changes once a UTC day: the date, the scope, the encoded
-/// credential, and the HMAC keyed with the day's signing key (four chained HMACs, done once).
-pub(crate) struct Day {
-    number: i64,
-    /// `YYYYMMDD`.
-    pub date: String,
-    /// `<date>/<region>/<service>/<terminator>`.
-    pub scope: String,
-    /// `<access key id>/<scope>`, percent-encoded for a query.
-    pub credential: String,
-    mac: HmacSha256,
-}
-
-impl Day {
-    /// `YYYYMMDDTHHMMSSZ` for a time on this day.
-    pub fn datetime(&self, unix: i64) -> String {
-        let secs = unix.rem_euclid(86_400);
-        let mut out = String::with_capacity(16);
-        out.push_str(&self.date);
-        out.push('T');
-        for v in [secs / 3600, secs / 60 % 60, secs % 60] {
-            out.push(char::from(b'0' + (v / 10) as u8));
-            out.push(char::from(b'0' + (v % 10) as u8));
-        }
-        out.push('Z');
-        out
-    }
-}
-
-/// The canonical request, fed to SHA-256 piece by piece; kept as text too when explaining.
-pub(crate) struct Canonical {
-    hash: sha2::Sha256,
-    text: Option<String>,
-}
-
-impl Canonical {
-    pub fn new(explain: bool) -> Self {
-        use sha2::Digest;
-        Canonical {
-            hash: sha2::Sha256::new(),
-            text: explain.then(String::new),
-        }
-    }
-
-    pub fn push(&mut self, piece: &str) {
-        use sha2::Digest;
-        self.hash.update(piece.as_bytes());
-        if let Some(t) = &mut self.text {
-            t.push_str(piece);
-        }
-    }
-}
-
-/// Credentials scoped to a region: the day's key (cached) and the final signature, the steps
-/// OSS V4 and AWS SigV4 share.
-pub(crate) struct ScopedKey {
-    pub credentials: Credentials,
-    /// The STS token, percent-encoded once.
-    pub token: Option<String>,
-    region: String,
-    family: &'static Family,
-    day: std::sync::RwLock<Option<std::sync::Arc<Day>>>,
-}
-
-impl std::fmt::Debug for ScopedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScopedKey")
-            .field("credentials", &self.credentials)
-            .field("region", &self.region)
-            .field("algorithm", &self.family.algorithm)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What signing produced: the signature and, when explaining, the texts that were signed.
-pub(crate) struct Signature {
-    pub hex: String,
-    pub canonical_request: String,
-    pub string_to_sign: String,
-}
-
-impl ScopedKey {
-    pub(crate) fn new(credentials: Credentials, region: String, family: &'static Family) -> Self {
-        ScopedKey {
-            token: credentials.token().map(encode),
-            credentials,
-            region,
-            family,
-            day: std::sync::RwLock::new(None),
-        }
-    }
-
-    /// The signing day of `unix`, derived once per day and shared.
-    pub(crate) fn day(&self, unix: i64) -> std::sync::Arc<Day> {
-        let number = unix.div_euclid(86_400);
-        if let Ok(slot) = self.day.read()
-            && let Some(day) = slot.as_ref()
-            && day.number == number
-        {
-            return day.clone();
-        }
-        let day = std::sync::Arc::new(self.derive(number));
-        if let Ok(mut slot) = self.day.write() {
-            *slot = Some(day.clone());
-        }
-        day
-    }
-
-    fn derive(&self, number: i64) -> Day {
-        use hmac::Mac;
-        use secrecy::ExposeSecret;
-        let date = chrono::DateTime::from_timestamp(number * 86_400, 0)
-            .unwrap_or_default()
-            .format("%Y%m%d")
-            .to_string();
-        let scope = format!(
-            "{date}/{}/{}/{}",
-            self.region, self.family.service, self.family.terminator
-        );
-        let secret = format!(
-            "{}{}",
-            self.family.secret_prefix,
-            self.credentials.secret.expose_secret()
-        );
-        let k = hmac_sha256(secret.as_bytes(), date.as_bytes());
-        let k = hmac_sha256(&k, self.region.as_bytes());
-        let k = hmac_sha256(&k, self.family.service.as_bytes());
-        let k = hmac_sha256(&k, self.family.terminator.as_bytes());
-        Day {
-            number,
-            credential: encode(&format!("{}/{scope}", self.credentials.access_key_id)),
-            date,
-            scope,
-            // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-            mac: <HmacSha256 as Mac>::new_from_slice(&k).unwrap_or_else(|_| unreachable!()),
-        }
-    }
-
-    /// Signs a finished canonical request made on `day` at `datetime`.
-    pub(crate) fn sign(&self, day: &Day, datetime: &str, canonical: Canonical) -> Signature {
-        use hmac::Mac;
-        use sha2::Digest;
-        let mut hash_hex = [0u8; 64];
-        // 32 bytes always fit 64 hex digits.
-        let _ = hex::encode_to_slice(canonical.hash.finalize(), &mut hash_hex);
-        let hash_hex = std::str::from_utf8(&hash_hex).unwrap_or_default();
-        let pieces = [self.family.algorithm, "\n", datetime, "\n", &day.scope, "\n", hash_hex];
-        let mut mac = day.mac.clone();
-        for p in pieces {
-            mac.update(p.as_bytes());
-        }
-        let explain = canonical.text.is_some();
-        Signature {
-            hex: hex::encode(mac.finalize().into_bytes()),
-            string_to_sign: if explain { pieces.concat() } else { String::new() },
-            canonical_request: canonical.text.unwrap_or_default(),
-        }
-    }
-}
-
 /// An object URL being built: `scheme://host/path` so far, and where its parts are.
 pub(crate) struct UrlStart {
     pub url: String,
@@ -452,20 +251,6 @@ impl UrlStart {
             host: host_at..path_at,
             path: path_at..end,
             key: key_at..end,
-        }
-    }
-}
-
-impl Presigned {
-    /// The result of a V4-family signing: `url` ends with the signature already.
-    pub(crate) fn new(url: String, req: &Request<'_>, signature: Signature) -> Presigned {
-        Presigned {
-            url,
-            method: req.method.to_owned(),
-            expires_at: req.signed_at + req.expires_in as i64,
-            canonical_request: signature.canonical_request,
-            string_to_sign: signature.string_to_sign,
-            signature: signature.hex,
         }
     }
 }
