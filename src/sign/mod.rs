@@ -127,7 +127,7 @@ impl Target {
     pub fn fit_bucket(mut self, bucket: &str) -> Target {
         if self.addressing == Addressing::Virtual {
             let host = match self.host.strip_prefix('[') {
-                Some(rest) => rest.split(']').next().unwrap_or(rest),
+                Some(rest) => rest.split_once(']').map_or(rest, |(h, _)| h),
                 None => self.host.rsplit_once(':').map_or(self.host.as_str(), |(h, _)| h),
             };
             let ip = host.parse::<std::net::IpAddr>().is_ok();
@@ -151,7 +151,7 @@ pub struct Request<'a> {
     pub method: &'a str,
     pub bucket: &'a str,
     pub key: &'a str,
-    /// Signing time, Unix seconds.
+    /// Signing time, Unix seconds. Signing panics for a time beyond chrono's ±262,000 years.
     pub signed_at: i64,
     /// Lifetime in seconds from `signed_at`.
     pub expires_in: u64,
@@ -296,6 +296,20 @@ mod tests {
         assert_eq!(dotted.clone().fit_bucket("a.b").addressing, Addressing::Path);
         assert_eq!(dotted.fit_bucket("ab").addressing, Addressing::Virtual);
         assert!(Target::parse("ftp://h", Addressing::Path).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "within chrono's range")]
+    fn a_time_chrono_cannot_hold_is_not_signed() {
+        let target = Target::parse("https://oss-cn-hangzhou.aliyuncs.com", Addressing::Virtual).unwrap();
+        let req = Request {
+            method: "GET",
+            bucket: "b",
+            key: "k",
+            signed_at: i64::MAX / 2,
+            expires_in: 1,
+        };
+        Signer::OssV4(OssV4::new(Credentials::new("AK", "SK", None), "cn-hangzhou")).presign_url(&target, &req);
     }
 
     #[test]

@@ -43,10 +43,18 @@ pub(super) use v4_signer;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
+/// HMAC-SHA256 keyed with `key`.
+#[expect(
+    clippy::expect_used,
+    reason = "HMAC takes keys of any length (a long one is hashed, a short one padded): its new_from_slice never fails"
+)]
+fn keyed(key: &[u8]) -> HmacSha256 {
+    <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
 /// HMAC-SHA256 of `data` under `key`.
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut mac = keyed(key);
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -168,9 +176,14 @@ impl ScopedKey {
         day
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "the service signs at the clock's time; a time beyond chrono's ±262,000 years is a caller's \
+                  bug, better stopped than signed as 1 January 1970"
+    )]
     fn derive(&self, number: i64) -> Day {
         let date = chrono::DateTime::from_timestamp(number * 86_400, 0)
-            .unwrap_or_default()
+            .expect("the signing time is within chrono's range")
             .format("%Y%m%d")
             .to_string();
         let scope = format!(
@@ -191,29 +204,40 @@ impl ScopedKey {
             credential: encode(&format!("{}/{scope}", self.credentials.access_key_id)),
             date,
             scope,
-            // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-            mac: <HmacSha256 as Mac>::new_from_slice(&k).unwrap_or_else(|_| unreachable!()),
+            mac: keyed(&k),
         }
     }
 
     /// Signs a finished canonical request made on `day` at `datetime`.
     pub fn sign(&self, day: &Day, datetime: &str, canonical: Canonical) -> Signature {
         let mut hash_hex = [0u8; 64];
-        // 32 bytes always fit 64 hex digits.
-        let _ = hex::encode_to_slice(canonical.hash.finalize(), &mut hash_hex);
-        let hash_hex = std::str::from_utf8(&hash_hex).unwrap_or_default();
+        let hash_hex = hex_digest(&canonical.hash.finalize().into(), &mut hash_hex);
         let pieces = [self.family.algorithm, "\n", datetime, "\n", &day.scope, "\n", hash_hex];
         let mut mac = day.mac.clone();
         for p in pieces {
             mac.update(p.as_bytes());
         }
-        let explain = canonical.text.is_some();
+        let (canonical_request, string_to_sign) = match canonical.text {
+            Some(text) => (text, pieces.concat()),
+            // Only the URL was asked for (the hot path): there is no text to give back.
+            None => (String::new(), String::new()),
+        };
         Signature {
             hex: hex::encode(mac.finalize().into_bytes()),
-            string_to_sign: if explain { pieces.concat() } else { String::new() },
-            canonical_request: canonical.text.unwrap_or_default(),
+            canonical_request,
+            string_to_sign,
         }
     }
+}
+
+/// Lowercase hex of a SHA-256 digest, written into `out`: signing allocates nothing for it.
+#[expect(
+    clippy::expect_used,
+    reason = "32 bytes are always 64 hex digits, and hex digits are ASCII"
+)]
+fn hex_digest<'a>(digest: &[u8; 32], out: &'a mut [u8; 64]) -> &'a str {
+    hex::encode_to_slice(digest, out).expect("32 bytes are 64 hex digits");
+    std::str::from_utf8(out).expect("hex digits are ASCII")
 }
 
 impl Presigned {
