@@ -256,6 +256,22 @@ def main():
     add("oss1-query", "oss2", Case("with space.png", PLAIN, True, OSS_ENDPOINT), v1_presign, dict(disposition))
     add("oss1-query", "oss2", Case("中文/图片 1.jpg", STS, False, IP_ENDPOINT), v1_presign, dict(disposition))
 
+    # One awkward key (spaces at both ends, `+`, `%`, `//`, a non-ASCII letter, `#`, `?`) on another
+    # day, at times that are not noon (one not on the hour), in another region and on an AWS endpoint.
+    awkward = " a b+c%/d//é#?x "
+    day = datetime.datetime(2026, 11, 27, tzinfo=datetime.timezone.utc)
+    for cred in (
+        {"access_key_id": "AKID", "access_key_secret": "SECRET", "security_token": None},
+        {"access_key_id": "AKID", "access_key_secret": "SECRET", "security_token": "sts/token+="},
+    ):
+        at = day.replace(hour=10)
+        add("oss4-query", "alibabacloud-oss-v2", Case(awkward, cred, True, OSS_ENDPOINT, at, "bkt"), v4_presign)
+        at = day.replace(hour=9)
+        add("oss1-query", "oss2", Case(awkward, cred, True, OSS_ENDPOINT, at, "bkt"), v1_presign)
+        at = day.replace(hour=12, minute=18, second=11)
+        for virtual, endpoint in ((True, "https://s3.us-west-1.amazonaws.com"), (False, IP_ENDPOINT)):
+            add("s3-query", "boto3", Case(awkward, cred, virtual, endpoint, at, "bkt", "us-west-1"), s3_presign)
+
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "sdk_vectors.json")
     with open(out, "w", encoding="utf-8") as f:
         json.dump(vectors, f, ensure_ascii=False, indent=1)
