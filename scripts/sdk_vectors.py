@@ -4,11 +4,12 @@
 Run with the venv that has alibabacloud-oss-v2, oss2 and boto3 (the versions pinned in
 tests/conformance/requirements.txt):
     python3 scripts/sdk_vectors.py   # in a venv with alibabacloud-oss-v2, oss2, boto3
-Writes tests/fixtures/sdk_vectors.json. The Rust test feeds each vector to
-`emulator::verify` with the recorded `now`. Each vector also records what the SDK was given
-(`signed_at`, `expires_in`, `endpoint`, `virtual_hosted`, `bucket`, `credential`, `key`), so that
-another signer can sign the same request. The output is the same on every run and machine: the
-clocks are pinned and the unsigned headers that name the machine or a random id are left out.
+Writes tests/fixtures/sdk_vectors.json, the one record of what the SDKs sign. The emulator's test
+feeds each vector to `emulator::verify` with the recorded `now`. Each vector also records what the
+SDK was given (`signed_at`, `expires_in`, `endpoint`, `virtual_hosted`, `bucket`, `credential`,
+`key`): src/sign/sdk_vectors.rs signs every query-form vector without response overrides again
+from those and expects the SDK's URL. The output is the same on every run and machine: the clocks
+are pinned and the unsigned headers that name the machine or a random id are left out.
 """
 import datetime
 import json

@@ -13,6 +13,8 @@ mod v4;
 mod aws_v4;
 mod oss_v1;
 mod oss_v4;
+#[cfg(test)]
+mod sdk_vectors;
 
 use std::fmt;
 
@@ -313,72 +315,15 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_secrets() {
-        let c = Credentials::new("AK", "very-secret", Some("sts-token".into()));
-        let d = format!("{c:?}");
-        assert!(!d.contains("very-secret") && !d.contains("sts-token"), "{d}");
-    }
-}
-
-/// Vectors produced by the official SDKs (alibabacloud-oss-v2, boto3, oss2) for the same inputs.
-#[cfg(test)]
-mod sdk_vectors {
-    use super::*;
-
-    const KEY: &str = " a b+c%/d//é#?x ";
-
-    fn req(signed_at: i64) -> Request<'static> {
-        Request {
+    fn the_hot_path_builds_the_same_url() {
+        let req = |signed_at| Request {
             method: "GET",
             bucket: "bkt",
-            key: KEY,
+            key: " a b+c%/d//é#?x ",
             signed_at,
             expires_in: 3600,
-        }
-    }
-
-    fn creds(token: Option<&str>) -> Credentials {
-        Credentials::new("AKID", "SECRET", token.map(str::to_owned))
-    }
-
-    #[test]
-    fn oss_v4_matches_alibabacloud_oss_v2() {
-        let target = Target::parse("https://oss-cn-hangzhou.aliyuncs.com", Addressing::Virtual).unwrap();
-        let p = OssV4::new(creds(None), "cn-hangzhou").presign(&target, &req(1795773600));
-        assert_eq!(
-            p.url,
-            "https://bkt.oss-cn-hangzhou.aliyuncs.com/%20a%20b%2Bc%25/d//%C3%A9%23%3Fx%20?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-date=20261127T100000Z&x-oss-expires=3600&x-oss-credential=AKID%2F20261127%2Fcn-hangzhou%2Foss%2Faliyun_v4_request&x-oss-signature=444b7fe1ee11604f63d2e9712e697809878f22c3b4cc89987589f233a821c066"
-        );
-        let p = OssV4::new(creds(Some("sts/token+=")), "cn-hangzhou").presign(&target, &req(1795773600));
-        assert!(p.url.ends_with("&x-oss-security-token=sts%2Ftoken%2B%3D&x-oss-signature=b0d4ae7e167f22355958b73ff06ea26ff35a4b1a1455a2093c3d7823fc1ee816"), "{}", p.url);
-    }
-
-    #[test]
-    fn aws_v4_matches_boto3() {
-        let at = 1795781891;
-        let virt = Target::parse("https://s3.us-west-1.amazonaws.com", Addressing::Virtual).unwrap();
-        let path = Target::parse("http://127.0.0.1:9000", Addressing::Path).unwrap();
-        let sig = |t: &Target, token| AwsV4::new(creds(token), "us-west-1").presign(t, &req(at)).signature;
-        assert_eq!(
-            sig(&virt, None),
-            "6a7a79327558e30a42cefda367d8380ca9d6d81400ec86d17141f93ec1c9fb93"
-        );
-        assert_eq!(
-            sig(&path, None),
-            "06e6f4d6e157b54ab29d87a954ceb1e711cc7731f8c36c810999cb4d8827e6b4"
-        );
-        assert_eq!(
-            sig(&virt, Some("sts/token+=")),
-            "99587b662ba87b2421a704c3ba8b6284ac63c5762c6db9ab1a14d1abc773c6e3"
-        );
-        assert_eq!(
-            sig(&path, Some("sts/token+=")),
-            "1b9a60bae4de8ba3205519ed072d8fc9a26303baf9b865caa2d56f914f891047"
-        );
-    }
-
-    #[test]
-    fn the_hot_path_builds_the_same_url() {
+        };
+        let creds = |token: Option<&str>| Credentials::new("AKID", "SECRET", token.map(str::to_owned));
         let targets = [
             Target::parse("https://oss-cn-hangzhou.aliyuncs.com", Addressing::Virtual).unwrap(),
             Target::parse("http://127.0.0.1:9000", Addressing::Path).unwrap(),
@@ -401,14 +346,9 @@ mod sdk_vectors {
     }
 
     #[test]
-    fn oss_v1_matches_oss2() {
-        let target = Target::parse("https://oss-cn-hangzhou.aliyuncs.com", Addressing::Virtual).unwrap();
-        let sig = |token| {
-            OssV1::new(creds(token))
-                .presign(&target, &req(1795773600 - 3600))
-                .signature
-        };
-        assert_eq!(sig(None), "dDz7vVlmRqMDYPHCTjPTHci9m34=");
-        assert_eq!(sig(Some("sts/token+=")), "1mFfOgGdaDln2TaPOfEOEf/T3BM=");
+    fn debug_hides_secrets() {
+        let c = Credentials::new("AK", "very-secret", Some("sts-token".into()));
+        let d = format!("{c:?}");
+        assert!(!d.contains("very-secret") && !d.contains("sts-token"), "{d}");
     }
 }
