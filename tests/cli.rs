@@ -41,7 +41,7 @@ fn sign_pins_the_time_and_explains() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The same inputs as the alibabacloud-oss-v2 vector in src/sign/mod.rs (virtual-hosted).
+    // The same inputs as an alibabacloud-oss-v2 vector in tests/fixtures/sdk_vectors.json (virtual-hosted).
     assert_eq!(
         v["signature"],
         "444b7fe1ee11604f63d2e9712e697809878f22c3b4cc89987589f233a821c066"

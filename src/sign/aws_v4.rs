@@ -1,6 +1,7 @@
 //! AWS Signature V4 (`AWS4-HMAC-SHA256`), query form, for S3-compatible stores.
 
-use super::{Canonical, Family, Presigned, Request, Target, UrlStart};
+use super::v4::{Canonical, Family, v4_signer};
+use super::{Presigned, Request, Target, UrlStart};
 
 const FAMILY: Family = Family {
     algorithm: "AWS4-HMAC-SHA256",

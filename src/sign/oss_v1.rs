@@ -26,11 +26,7 @@ impl OssV1 {
             resource.push_str(token);
         }
         let string_to_sign = format!("{}\n\n\n{expires_at}\n{resource}", req.method);
-        let mut mac =
-            <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(self.credentials.secret.expose_secret().as_bytes())
-                .unwrap_or_else(|_| unreachable!());
-        mac.update(string_to_sign.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let signature = base64::engine::general_purpose::STANDARD.encode(self.hmac_sha1(&string_to_sign));
 
         let token = self.credentials.token();
         let query_len = 100 + self.credentials.access_key_id.len() + token.map_or(0, |t| 3 * t.len());
@@ -53,5 +49,17 @@ impl OssV1 {
             string_to_sign,
             signature,
         }
+    }
+
+    /// HMAC-SHA1 of `data` under the secret.
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC takes keys of any length (a long one is hashed, a short one padded): its new_from_slice never fails"
+    )]
+    fn hmac_sha1(&self, data: &str) -> [u8; 20] {
+        let secret = self.credentials.secret.expose_secret().as_bytes();
+        let mut mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }

@@ -1,6 +1,7 @@
 //! OSS Signature V4 (`OSS4-HMAC-SHA256`), query form.
 
-use super::{Canonical, Family, Presigned, Request, Target, UrlStart};
+use super::v4::{Canonical, Family, v4_signer};
+use super::{Presigned, Request, Target, UrlStart};
 
 const FAMILY: Family = Family {
     algorithm: "OSS4-HMAC-SHA256",
