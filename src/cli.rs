@@ -165,7 +165,13 @@ async fn serve() -> CommandResult {
 /// Parses `--at`: RFC 3339, `YYYYMMDDTHHMMSSZ`, or Unix seconds.
 fn parse_time(s: &str) -> Result<i64, CommandError> {
     if let Ok(n) = s.parse::<i64>() {
-        return Ok(n);
+        // The signer writes the date out: it must be one chrono can represent.
+        return match chrono::DateTime::from_timestamp(n, 0) {
+            Some(_) => Ok(n),
+            None => Err(CommandError::Argument(format!(
+                "--at {s:?}: Unix seconds out of the range of dates (about ±262,000 years)"
+            ))),
+        };
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());

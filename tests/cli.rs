@@ -90,6 +90,11 @@ fn bad_input_and_config_fail_with_a_clear_message() {
             "--at \"yesterday\"",
         ),
         (
+            OSS.to_vec(),
+            vec!["sign", "oss://photos/k", "--at", "99999999999999"],
+            "--at \"99999999999999\": Unix seconds out of the range",
+        ),
+        (
             [&OSS[..], &[("LS_PRESIGN_TTL", "0")]].concat(),
             vec!["sign", "oss://photos/k"],
             "LS_PRESIGN_TTL",
