@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::{ConfigError, err};
+use super::error::{ConfigError, err};
 
 /// Reads settings from a variable lookup, so tests need not touch the process environment.
 pub struct Env<'a> {

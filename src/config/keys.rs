@@ -6,7 +6,8 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
-use super::{ConfigError, Env, err};
+use super::env::Env;
+use super::error::{ConfigError, err};
 use crate::keys::KeyRing;
 
 /// What the service signs and verifies with, and what it serves TLS with.

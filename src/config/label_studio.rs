@@ -2,7 +2,8 @@
 
 use secrecy::SecretString;
 
-use super::{ConfigError, Env, err};
+use super::env::Env;
+use super::error::{ConfigError, err};
 
 /// Where Label Studio is and how to authenticate to it.
 #[derive(Debug, Clone)]

@@ -7,15 +7,15 @@
 //! auth, TLS), [`LabelStudioConfig`] and [`WritebackConfig`]; [`Env`] is where they read from.
 
 mod env;
+mod error;
 mod keys;
 mod label_studio;
 mod server;
 mod storages;
 mod writeback;
 
-use std::fmt;
-
 pub use env::Env;
+pub use error::ConfigError;
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
 pub use server::{CorsOrigin, ServerConfig};
@@ -31,21 +31,6 @@ pub struct Config {
     /// Label Studio, for write-back, sync and `/v1/tasks`.
     pub label_studio: Option<LabelStudioConfig>,
     pub writeback: WritebackConfig,
-}
-
-/// A setting that is missing or wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("{setting}: {message}")]
-pub struct ConfigError {
-    pub setting: String,
-    pub message: String,
-}
-
-fn err(setting: impl Into<String>, message: impl fmt::Display) -> ConfigError {
-    ConfigError {
-        setting: setting.into(),
-        message: message.to_string(),
-    }
 }
 
 impl Config {

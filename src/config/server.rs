@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use actix_web::http::header::HeaderValue;
 
-use super::{ConfigError, Env, err};
+use super::env::Env;
+use super::error::{ConfigError, err};
 
 /// Where and how the service listens. The limits of one request live here too: whatever storage
 /// a request touches, the server enforces them and answers with the status they promise (413,

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Env, err};
+use super::env::Env;
+use super::error::{ConfigError, err};
 use crate::sign::{Addressing, Credentials, MAX_TTL_SECS, Target};
 use crate::uri::{Scheme, valid_bucket};
 

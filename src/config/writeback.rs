@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, Env};
+use super::env::Env;
+use super::error::ConfigError;
 
 /// How tasks are written back to Label Studio.
 #[derive(Debug, Clone)]

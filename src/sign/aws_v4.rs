@@ -1,7 +1,8 @@
 //! AWS Signature V4 (`AWS4-HMAC-SHA256`), query form, for S3-compatible stores.
 
+use super::request::{Presigned, Request};
+use super::url::{Target, UrlStart};
 use super::v4::{Canonical, Family, v4_signer};
-use super::{Presigned, Request, Target, UrlStart};
 
 const FAMILY: Family = Family {
     algorithm: "AWS4-HMAC-SHA256",

@@ -4,7 +4,8 @@ use base64::Engine;
 use hmac::Mac;
 use secrecy::ExposeSecret;
 
-use super::{Credentials, Presigned, Request, Target, UrlStart, encode};
+use super::request::{Credentials, Presigned, Request};
+use super::url::{Target, UrlStart, encode};
 
 /// Signs OSS V1 presigned URLs with one set of credentials.
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! OSS Signature V4 (`OSS4-HMAC-SHA256`), query form.
 
+use super::request::{Presigned, Request};
+use super::url::{Target, UrlStart};
 use super::v4::{Canonical, Family, v4_signer};
-use super::{Presigned, Request, Target, UrlStart};
 
 const FAMILY: Family = Family {
     algorithm: "OSS4-HMAC-SHA256",

@@ -13,7 +13,8 @@ use hmac::Mac;
 use secrecy::ExposeSecret;
 use sha2::Digest;
 
-use super::{Credentials, Presigned, Request, encode};
+use super::request::{Credentials, Presigned, Request};
+use super::url::encode;
 
 /// Declares a V4-family signer type: its constructor and its explained `presign`; the module
 /// supplies `sign`, the part that differs.
