@@ -14,7 +14,7 @@ const AUDIENCE: &str = "ls-presign:api";
 const ISSUER: &str = "ls-presign";
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// `/v1/resolve`, `/v1/sign`, `/v1/tasks`.
@@ -32,18 +32,6 @@ impl std::fmt::Display for Scope {
             Scope::Webhook => "webhook",
             Scope::Admin => "admin",
         })
-    }
-}
-
-impl std::str::FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "resolve" => Ok(Scope::Resolve),
-            "webhook" => Ok(Scope::Webhook),
-            "admin" => Ok(Scope::Admin),
-            other => Err(format!("{other:?} is not one of resolve, webhook, admin")),
-        }
     }
 }
 

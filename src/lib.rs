@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cache;
 pub mod check;
+pub mod choice;
 pub mod cli;
 pub mod command;
 pub mod config;

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::cache::{CacheStats, CachedUrl, UrlCache};
-use crate::config::{Config, Mode};
+use crate::config::{Config, StorageMode};
 use crate::error_code::ErrorCode;
 use crate::link::{LinkError, LinkSigner};
 use crate::metrics::Metrics;
@@ -20,7 +20,7 @@ use crate::storage::{Storage, StorageError, Storages};
 use crate::uri::StorageUri;
 
 /// What a reference becomes in a rewrite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RewriteAs {
     /// A direct presigned URL.
     Presign,
@@ -30,25 +30,13 @@ pub enum RewriteAs {
     Inline,
 }
 
-impl std::str::FromStr for RewriteAs {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "presign" => Ok(RewriteAs::Presign),
-            "link" => Ok(RewriteAs::Link),
-            "inline" => Ok(RewriteAs::Inline),
-            other => Err(format!("{other:?} is not one of presign, link, inline")),
-        }
-    }
-}
-
 impl RewriteAs {
     /// The default output for a storage's mode.
-    fn for_mode(mode: Mode) -> RewriteAs {
+    fn for_mode(mode: StorageMode) -> RewriteAs {
         match mode {
-            Mode::Presign => RewriteAs::Presign,
-            Mode::Inline => RewriteAs::Inline,
-            Mode::Proxy => RewriteAs::Link,
+            StorageMode::Presign => RewriteAs::Presign,
+            StorageMode::Inline => RewriteAs::Inline,
+            StorageMode::Proxy => RewriteAs::Link,
         }
     }
 }
@@ -171,7 +159,7 @@ impl Resolver {
         let uri = links.verify(token)?;
         let found = self.storages.find(&uri)?;
         let config = &found.1.config;
-        if config.mode != Mode::Presign {
+        if config.mode != StorageMode::Presign {
             return Ok(Opened::Stream(uri));
         }
         // Reusable until shortly before the URL expires.

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Which signing family a reference belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Scheme {
     /// Aliyun OSS, signed natively (V4 or V1).
     Oss,
@@ -38,17 +38,6 @@ impl Scheme {
 impl fmt::Display for Scheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Scheme {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "oss" => Ok(Scheme::Oss),
-            "s3" => Ok(Scheme::S3),
-            other => Err(format!("unknown scheme {other:?}: expected \"oss\" or \"s3\"")),
-        }
     }
 }
 

@@ -63,6 +63,13 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// `name`'s value as one of `T`'s words.
+    pub(super) fn choice<T: clap::ValueEnum>(&self, name: &str) -> Result<Option<T>, ConfigError> {
+        self.get(name)
+            .map(|v| crate::choice::parse(v.trim()).map_err(|e| err(name, e)))
+            .transpose()
+    }
+
     pub(super) fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
     where
         T::Err: fmt::Display,

@@ -19,7 +19,7 @@ pub use error::ConfigError;
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
 pub use server::{CorsOrigin, ServerConfig};
-pub use storages::{Mode, SignatureVersion, StorageConfig, StoragesConfig};
+pub use storages::{SignatureVersion, StorageConfig, StorageMode, StoragesConfig};
 pub use writeback::WritebackConfig;
 
 /// The whole service configuration.
@@ -79,7 +79,7 @@ mod tests {
         );
         assert_eq!(s.endpoint.host, "oss-cn-hangzhou.aliyuncs.com");
         assert_eq!(s.presign_endpoint, s.endpoint);
-        assert_eq!((s.ttl, s.window, s.mode), (3600, 900, Mode::Presign));
+        assert_eq!((s.ttl, s.window, s.mode), (3600, 900, StorageMode::Presign));
         assert_eq!(s.signature_version, SignatureVersion::V4);
         assert!(!format!("{c:?}").contains("s3cr3t-value"));
     }
@@ -146,7 +146,7 @@ allowed_prefixes = ["public/"]
         let s = &c.storages.list[1];
         assert_eq!(
             (s.scheme, s.region.as_str(), s.mode, s.ttl),
-            (Scheme::S3, "us-east-1", Mode::Proxy, 600)
+            (Scheme::S3, "us-east-1", StorageMode::Proxy, 600)
         );
         assert!(s.allows("public/a.png") && !s.allows("private/a.png"));
 

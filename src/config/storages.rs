@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::env::Env;
 use super::error::{ConfigError, err};
+use crate::choice;
 use crate::sign::{Addressing, Credentials, MAX_TTL_SECS, Target};
 use crate::uri::{Scheme, valid_bucket};
 
@@ -26,7 +27,7 @@ pub struct StoragesConfig {
 impl StoragesConfig {
     pub(super) fn load(env: &Env<'_>) -> Result<StoragesConfig, ConfigError> {
         let defaults = Defaults {
-            mode: env.parse("LS_PRESIGN_MODE")?.unwrap_or(Mode::Presign),
+            mode: env.choice("LS_PRESIGN_MODE")?.unwrap_or(StorageMode::Presign),
             ttl: env.parse("LS_PRESIGN_TTL")?.unwrap_or(3600),
             window: env.parse("LS_PRESIGN_WINDOW")?,
         };
@@ -63,27 +64,15 @@ impl StoragesConfig {
 }
 
 /// What a stable link and, by default, a rewrite produce for a storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub enum StorageMode {
     /// Presigned URLs; stable links redirect (303) to them.
     Presign,
     /// Presigning disabled: rewrites embed `data:` URLs; stable links stream the bytes.
     Inline,
     /// Stable links stream the bytes through the service; rewrites produce stable links.
     Proxy,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "presign" => Ok(Mode::Presign),
-            "inline" => Ok(Mode::Inline),
-            "proxy" => Ok(Mode::Proxy),
-            other => Err(format!("{other:?} is not one of presign, inline, proxy")),
-        }
-    }
 }
 
 /// OSS signature algorithm.
@@ -110,7 +99,7 @@ pub struct StorageConfig {
     /// URLs are re-signed at each multiple of this many seconds, so every replica hands out the
     /// same URL within a window and a served URL always has at least `ttl - window` left.
     pub window: u64,
-    pub mode: Mode,
+    pub mode: StorageMode,
     /// When not empty, only keys starting with one of these may be signed or read.
     pub allowed_prefixes: Vec<String>,
 }
@@ -154,7 +143,7 @@ struct RawFile {
 }
 
 struct Defaults {
-    mode: Mode,
+    mode: StorageMode,
     ttl: u64,
     window: Option<u64>,
 }
@@ -213,9 +202,8 @@ fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<S
     let scheme: Scheme = raw
         .scheme
         .as_deref()
-        .ok_or_else(|| err(name("scheme"), "required: \"oss\" or \"s3\""))?
-        .parse()
-        .map_err(|e| err(name("scheme"), e))?;
+        .ok_or_else(|| err(name("scheme"), "required: \"oss\" or \"s3\""))
+        .and_then(|s| choice::parse(s).map_err(|e| err(name("scheme"), e)))?;
     let bucket = raw.bucket.ok_or_else(|| err(name("bucket"), "required"))?;
     if !valid_bucket(&bucket) {
         return Err(err(name("bucket"), format!("{bucket:?} is not a valid bucket name")));
@@ -231,11 +219,7 @@ fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<S
     if region.is_empty() || !region.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
         return Err(err(name("region"), format!("{region:?} is not a region id")));
     }
-    let addressing: Addressing = raw
-        .addressing_style
-        .as_deref()
-        .unwrap_or("virtual")
-        .parse()
+    let addressing: Addressing = choice::parse(raw.addressing_style.as_deref().unwrap_or("virtual"))
         .map_err(|e| err(name("addressing_style"), e))?;
     let default_endpoint = match scheme {
         Scheme::Oss => format!("https://oss-{region}.aliyuncs.com"),
@@ -280,7 +264,7 @@ fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<S
         ));
     }
     let mode = match raw.mode {
-        Some(m) => m.parse().map_err(|e| err(name("mode"), e))?,
+        Some(m) => choice::parse(&m).map_err(|e| err(name("mode"), e))?,
         None => defaults.mode,
     };
     Ok(StorageConfig {

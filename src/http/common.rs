@@ -68,7 +68,7 @@ pub fn parse_mode(query: &str) -> Result<Option<RewriteAs>, ApiError> {
         match k.as_ref() {
             "mode" => {
                 mode = Some(
-                    v.parse::<RewriteAs>()
+                    crate::choice::parse::<RewriteAs>(&v)
                         .map_err(|e| ApiError::new(ErrorCode::InvalidMode, format!("mode: {e}")))?,
                 )
             }

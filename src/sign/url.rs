@@ -4,7 +4,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// How the bucket appears in a URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Addressing {
     /// `https://bucket.endpoint/key`
     Virtual,
@@ -12,18 +12,6 @@ pub enum Addressing {
     Path,
     /// `https://custom-domain/key` — the endpoint is a domain bound to the bucket.
     Cname,
-}
-
-impl std::str::FromStr for Addressing {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "virtual" => Ok(Addressing::Virtual),
-            "path" => Ok(Addressing::Path),
-            "cname" => Ok(Addressing::Cname),
-            other => Err(format!("{other:?} is not one of virtual, path, cname")),
-        }
-    }
 }
 
 /// Where a URL points: an endpoint (`https://oss-cn-hangzhou.aliyuncs.com`) and how the bucket
