@@ -4,7 +4,7 @@
 Run with the venv that has alibabacloud-oss-v2, oss2 and boto3:
     python3 scripts/sdk_vectors.py   # in a venv with alibabacloud-oss-v2, oss2, boto3
 Writes tests/fixtures/sdk_vectors.json. The Rust test feeds each vector to
-`emulator::verify` with the recorded `now`.
+`oss_emulator::verify` (crates/oss-emulator/src/tests.rs) with the recorded `now`.
 """
 import datetime
 import json

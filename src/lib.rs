@@ -8,7 +8,6 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod emulator;
 pub mod http;
 pub mod keys;
 pub mod labelstudio;

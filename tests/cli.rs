@@ -227,7 +227,7 @@ fn demo_serves_an_image_through_a_303_from_the_emulator() {
 
 #[test]
 fn check_reports_each_part_and_catches_a_bucket_cors_rule_browsers_fail() {
-    use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+    use oss_emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

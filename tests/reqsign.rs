@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use ls_presign::emulator::{BucketConfig, CorsRule, Credential as EmuCredential, RequestParts, verify};
 use ls_presign::sign::{Addressing, Credentials, OssV1, OssV4, Request, Signer, Target};
+use oss_emulator::{BucketConfig, CorsRule, Credential as EmuCredential, RequestParts, verify};
 use reqsign_aliyun_oss::{Credential, RequestSigner, SigningVersion};
 use reqsign_core::{Context, SignRequest};
 const KEYS: [&str; 6] = [

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::Credential;
 use ls_presign::http::Application;
+use oss_emulator::Credential;
 use serde_json::Value;
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! webhook write-back through a Personal Access Token, bad tokens, errors, metrics — never
 //! prints a configured secret, raw or percent-encoded.
 
-use ls_presign::emulator::Credential;
+use oss_emulator::Credential;
 use serde_json::{Value, json};
 
 use crate::fake_ls::{FakeLs, pat};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::{Credential, Emulator, presign_oss4_for_tests};
+use oss_emulator::{Credential, Emulator, presign_oss4_for_tests};
 use reqwest::Version;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
