@@ -1,7 +1,5 @@
 //! Black-box tests of the built binary: `sign`, `rewrite`, bad configuration, and `demo`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -213,7 +211,7 @@ fn demo_serves_an_image_through_a_303_from_the_emulator() {
             "{location}"
         );
         let bytes = reqwest::get(&link).await.unwrap().bytes().await.unwrap();
-        assert_eq!(bytes.as_ref(), include_bytes!("../assets/demo/cat.png"));
+        assert_eq!(bytes.as_ref(), include_bytes!("../../assets/demo/cat.png"));
         for task in tasks.as_array().unwrap() {
             let url = task["data"]["image"].as_str().unwrap();
             let got = reqwest::get(url).await.unwrap();

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn two_replicas_agree_without_sharing_anything() {
-    let emulator = crate::helpers::single_bucket_emulator(
+    let emulator = super::helpers::single_bucket_emulator(
         "media",
         Credential {
             access_key_id: "AK".into(),
