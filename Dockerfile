@@ -7,7 +7,8 @@ WORKDIR /src
 # members (cargo reads every member's manifest).
 COPY Cargo.toml Cargo.lock ./
 COPY crates/oss-emulator/Cargo.toml ./crates/oss-emulator/
-# Cargo.toml names the benches; cargo wants their files present even to build the binary.
+# Cargo.toml names the benches; cargo wants their files present even to build the binary (not so
+# the bench tools' examples in scripts/bench/: their paths are given, and read only to build them).
 COPY benches ./benches
 RUN mkdir src crates/oss-emulator/src && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs crates/oss-emulator/src/lib.rs \
