@@ -3,18 +3,23 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them.
+# Dependencies first, so source edits do not rebuild them: placeholder sources for both workspace
+# members (cargo reads every member's manifest).
 COPY Cargo.toml Cargo.lock ./
-# Cargo.toml names the benches; cargo wants their files present even to build the binary.
+COPY crates/oss-emulator/Cargo.toml ./crates/oss-emulator/
+# Cargo.toml names the benches; cargo wants their files present even to build the binary (not so
+# the bench tools' examples in scripts/bench/: their paths are given, and read only to build them).
 COPY benches ./benches
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+RUN mkdir src crates/oss-emulator/src && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs crates/oss-emulator/src/lib.rs \
     && cargo build --release --locked --bin ls-presign \
-    && rm -rf src
+    && rm -rf src crates/oss-emulator/src
 COPY src ./src
+COPY crates ./crates
 COPY assets ./assets
 COPY docs/openapi.json ./docs/openapi.json
 # Touch so cargo sees the real sources as newer than the placeholder build.
-RUN touch src/main.rs src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/oss-emulator/src/lib.rs \
     && cargo build --release --locked --bin ls-presign \
     && strip target/release/ls-presign
 

@@ -5,7 +5,8 @@ Run with the venv that has alibabacloud-oss-v2, oss2 and boto3 (the versions pin
 tests/conformance/requirements.txt):
     python3 scripts/sdk_vectors.py   # in a venv with alibabacloud-oss-v2, oss2, boto3
 Writes tests/fixtures/sdk_vectors.json, the one record of what the SDKs sign. The emulator's test
-feeds each vector to `emulator::verify` with the recorded `now`. Each vector also records what the
+feeds each vector to `oss_emulator::verify`
+(crates/oss-emulator/src/tests.rs) with the recorded `now`. Each vector also records what the
 SDK was given (`signed_at`, `expires_in`, `endpoint`, `virtual_hosted`, `bucket`, `credential`,
 `key`): src/sign/sdk_vectors.rs signs every query-form vector without response overrides again
 from those and expects the SDK's URL. The output is the same on every run and machine: the clocks

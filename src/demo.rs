@@ -7,12 +7,12 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use bytes::Bytes;
+use oss_emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use crate::command::{CommandError, CommandResult};
 use crate::config::{Config, ConfigError, Env};
-use crate::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use crate::http::Application;
 use crate::resolve::RewriteAs;
 

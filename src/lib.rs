@@ -10,7 +10,6 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod demo;
-pub mod emulator;
 pub mod error_code;
 pub mod http;
 pub mod keys;

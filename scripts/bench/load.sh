@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load benchmark: GET /r/{token} (warm cache), POST /v1/resolve (100 tasks per request) and the
-# bare actix-web 303 ceiling (examples/ceiling.rs), side by side in one run, with wrk against
+# bare actix-web 303 ceiling (scripts/bench/ceiling.rs), side by side in one run, with wrk against
 # 127.0.0.1. Targets are interleaved round by round so machine noise hits all of them alike;
 # the summary gives medians over the rounds.
 #

@@ -12,9 +12,9 @@
 #   TLS=1 FRONT=nginx bash scripts/bench/page.sh # TLS in nginx in front of plain-HTTP services
 #   FLOOR=nginx bash scripts/bench/page.sh     # the floor answered by nginx instead of actix-web
 #
-# The emulator (examples/page_bench.rs) runs in its own process; two `ls-presign serve`
+# The emulator (scripts/bench/page_bench.rs) runs in its own process; two `ls-presign serve`
 # processes (LS_PRESIGN_MODE=presign and =proxy, RUST_LOG=warn, the default worker count) read
-# from it, so each service's CPU time is its own; examples/ceiling.rs is the floor (or, with
+# from it, so each service's CPU time is its own; scripts/bench/ceiling.rs is the floor (or, with
 # FLOOR=nginx, nginx answering each link with a `return 303` from a map of the same pairs).
 # scripts/bench/page.mjs drives Chromium (Debian's /usr/bin/chromium: apt-get install -y chromium iproute2;
 # it reads each run's bytes on the wire with ss).
@@ -35,7 +35,7 @@ FRONT=${FRONT:-}
 FLOOR=${FLOOR:-actix}
 [ "$STORE_H2" = 0 ] || [ "$TLS" = 1 ] || { echo "page.sh: STORE_H2=1 needs TLS=1 (browsers speak HTTP/2 over TLS only)" >&2; exit 2; }
 [ -z "$FRONT" ] || { [ "$FRONT" = nginx ] && [ "$TLS" = 1 ]; } || { echo "page.sh: FRONT=nginx (the only front) needs TLS=1" >&2; exit 2; }
-case $FLOOR in actix | nginx) ;; *) echo "page.sh: FLOOR is actix (examples/ceiling.rs) or nginx" >&2; exit 2 ;; esac
+case $FLOOR in actix | nginx) ;; *) echo "page.sh: FLOOR is actix (scripts/bench/ceiling.rs) or nginx" >&2; exit 2 ;; esac
 [ "$FRONT" != nginx ] && [ "$FLOOR" != nginx ] || command -v nginx >/dev/null || { echo "page.sh: FRONT=nginx and FLOOR=nginx need nginx (apt-get install -y nginx-light)" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)

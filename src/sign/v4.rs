@@ -27,14 +27,14 @@ macro_rules! v4_signer {
         }
 
         impl $name {
-            pub fn new(credentials: super::Credentials, region: impl Into<String>) -> Self {
+            pub fn new(credentials: super::request::Credentials, region: impl Into<String>) -> Self {
                 $name {
                     key: super::v4::ScopedKey::new(credentials, region.into(), &$family),
                 }
             }
 
             /// Presigns `req`, with the canonical request and string to sign.
-            pub fn presign(&self, target: &super::Target, req: &super::Request<'_>) -> super::Presigned {
+            pub fn presign(&self, target: &super::url::Target, req: &super::request::Request<'_>) -> super::request::Presigned {
                 self.sign(target, req, true)
             }
         }

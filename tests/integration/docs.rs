@@ -1,8 +1,6 @@
 //! The configuration reference (docs/CONFIGURATION.md) stays in sync with the code: every
 //! variable the code reads is documented, and every documented variable is read.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
-
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 

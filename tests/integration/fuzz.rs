@@ -3,8 +3,6 @@
 //! round-trip. `LS_PRESIGN_FUZZ_CASES` sets the number of cases per target (default 3000; the
 //! figure in docs/SECURITY.md comes from a run with 1,000,000).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
-
 use std::borrow::Cow;
 
 use ls_presign::rewrite::{Document, find_references};

@@ -6,12 +6,10 @@
 //! so its URLs differ from ours; both must then be accepted by the OSS emulator's independent
 //! verifier for the same object, time and credentials — and by the running emulator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
-
 use std::time::Duration;
 
-use ls_presign::emulator::{BucketConfig, CorsRule, Credential as EmuCredential, RequestParts, verify};
 use ls_presign::sign::{Addressing, Credentials, OssV1, OssV4, Request, Signer, Target};
+use oss_emulator::{BucketConfig, CorsRule, Credential as EmuCredential, RequestParts, verify};
 use reqsign_aliyun_oss::{Credential, RequestSigner, SigningVersion};
 use reqsign_core::{Context, SignRequest};
 const KEYS: [&str; 6] = [

@@ -4,7 +4,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
-use crate::helpers::{error_code, spawn_app};
+use super::helpers::{error_code, spawn_app};
 
 #[tokio::test]
 async fn sign_one_and_many() {

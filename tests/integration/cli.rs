@@ -1,7 +1,5 @@
 //! Black-box tests of the built binary: `sign`, `rewrite`, bad configuration, and `demo`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -223,7 +221,7 @@ fn demo_serves_an_image_through_a_303_from_the_emulator() {
             "{location}"
         );
         let bytes = reqwest::get(&link).await.unwrap().bytes().await.unwrap();
-        assert_eq!(bytes.as_ref(), include_bytes!("../assets/demo/cat.png"));
+        assert_eq!(bytes.as_ref(), include_bytes!("../../assets/demo/cat.png"));
         for task in tasks.as_array().unwrap() {
             let url = task["data"]["image"].as_str().unwrap();
             let got = reqwest::get(url).await.unwrap();
@@ -237,7 +235,7 @@ fn demo_serves_an_image_through_a_303_from_the_emulator() {
 
 #[test]
 fn check_reports_each_part_and_catches_a_bucket_cors_rule_browsers_fail() {
-    use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
+    use oss_emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,11 +2,11 @@
 //! webhook write-back through a Personal Access Token, bad tokens, errors, metrics — never
 //! prints a configured secret, raw or percent-encoded.
 
-use ls_presign::emulator::Credential;
+use oss_emulator::Credential;
 use serde_json::{Value, json};
 
-use crate::fake_ls::{FakeLs, pat};
-use crate::helpers::cli_token;
+use super::fake_ls::{FakeLs, pat};
+use super::helpers::cli_token;
 
 const SK: &str = "sk-SECRET-value-9d8f7a6b5c";
 const STS: &str = "sts-TOKEN-value+with/odd=chars";
@@ -14,7 +14,7 @@ const LINK_SECRET: &str = "link-SECRET-value-1a2b3c4d5e6f";
 
 #[tokio::test]
 async fn no_secret_reaches_logs_errors_or_metrics() {
-    let emulator = crate::helpers::single_bucket_emulator(
+    let emulator = super::helpers::single_bucket_emulator(
         "media",
         Credential {
             access_key_id: "STS.AKID".into(),
@@ -29,7 +29,7 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
     let log_path = std::env::temp_dir().join(format!("ls-presign-trace-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
     let pat = pat();
-    let (mut child, port) = crate::helpers::spawn_serve_to(
+    let (mut child, port) = super::helpers::spawn_serve_to(
         &[
             ("RUST_LOG", "trace"),
             ("OSS_BUCKET", "media"),
@@ -54,7 +54,7 @@ async fn no_secret_reaches_logs_errors_or_metrics() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    crate::helpers::wait_until_up(&client, &base).await;
+    super::helpers::wait_until_up(&client, &base).await;
     let (admin, hook) = (cli_token(LINK_SECRET, "admin"), cli_token(LINK_SECRET, "webhook"));
     let mut bodies = Vec::new();
     let get_text = |url: String| {

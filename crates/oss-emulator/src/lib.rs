@@ -14,10 +14,9 @@ use actix_web::dev::ServerHandle;
 use bytes::Bytes;
 
 pub use error::OssError;
-pub use sign::{
-    RequestParts, Target, decode_key, parse_query, presign_oss1_for_tests, presign_oss4_for_tests, resolve_target,
-    verify,
-};
+pub use sign::{RequestParts, Target, decode_key, parse_query, resolve_target, verify};
+#[cfg(any(test, feature = "test-presigners"))]
+pub use sign::{presign_oss1_for_tests, presign_oss4_for_tests};
 
 #[derive(Debug, Clone, Default)]
 pub struct EmulatorConfig {

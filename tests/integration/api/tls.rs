@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::{Credential, Emulator, presign_oss4_for_tests};
+use oss_emulator::{Credential, Emulator, presign_oss4_for_tests};
 use reqwest::Version;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
-use crate::helpers::{LINK_SECRET, TestApp, spawn_app_with, trusting};
+use super::helpers::{LINK_SECRET, TestApp, spawn_app_with, trusting};
 
 /// A self-signed certificate for 127.0.0.1 and its key, written as PEM files in a new directory.
 fn certificate(name: &str) -> (PathBuf, PathBuf) {
@@ -307,7 +307,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
     let (ak, sk) = ("LTAItlsshutdown01", "tls-shutdown-secret-0123456789");
     // Every store request takes 3 s, so a proxied read is still in flight when SIGTERM comes
     // (the emulator counts a request on arrival, before that wait: the test polls for it).
-    let emulator = crate::helpers::single_bucket_emulator(
+    let emulator = super::helpers::single_bucket_emulator(
         "media",
         Credential {
             access_key_id: ak.into(),
@@ -319,7 +319,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
     emulator.put_object("media", "slow.png", "PNGDATA".into(), "image/png");
     let secret = "tls-shutdown-link-secret-0123456789";
     let endpoint = emulator.endpoint();
-    let (child, port) = crate::helpers::spawn_serve(&[
+    let (child, port) = super::helpers::spawn_serve(&[
         ("OSS_BUCKET", "media"),
         ("OSS_REGION", "cn-hangzhou"),
         ("OSS_ENDPOINT", &endpoint),
@@ -333,10 +333,10 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
     ]);
     let base = format!("https://127.0.0.1:{port}");
     let client = trusting(&cert).build().unwrap();
-    crate::helpers::wait_until_up(&client, &base).await;
+    super::helpers::wait_until_up(&client, &base).await;
     let resp = client
         .post(format!("{base}/v1/resolve?mode=link"))
-        .bearer_auth(crate::helpers::cli_token(secret, "resolve"))
+        .bearer_auth(super::helpers::cli_token(secret, "resolve"))
         .json(&["oss://media/slow.png"])
         .send()
         .await
@@ -360,7 +360,7 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (status, log, took) = crate::helpers::sigterm_and_wait(child).await;
+    let (status, log, took) = super::helpers::sigterm_and_wait(child).await;
     assert!(status.success(), "exit status {status:?}\n{log}");
     assert_eq!(read.await.unwrap(), (200, "PNGDATA".into()), "{log}");
     assert!(log.contains("closing idle HTTP/2 connections"), "{log}");

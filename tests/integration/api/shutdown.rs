@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::fake_ls::{FakeLs, Fault, LEGACY_TOKEN};
+use super::fake_ls::{FakeLs, Fault, LEGACY_TOKEN};
 
 #[tokio::test]
 async fn sigterm_drains_the_write_back_queue_then_exits_0() {
@@ -19,7 +19,7 @@ async fn sigterm_drains_the_write_back_queue_then_exits_0() {
         ls.fail(t["id"].as_u64().unwrap(), &[Fault::Delay(Duration::from_millis(150))]);
     }
     let secret = "shutdown-test-secret-0123456789";
-    let (child, port) = crate::helpers::spawn_serve(&[
+    let (child, port) = super::helpers::spawn_serve(&[
         ("OSS_BUCKET", "media"),
         ("OSS_REGION", "cn-hangzhou"),
         ("OSS_ACCESS_KEY_ID", "AK"),
@@ -31,8 +31,8 @@ async fn sigterm_drains_the_write_back_queue_then_exits_0() {
     ]);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    crate::helpers::wait_until_up(&client, &base).await;
-    let token = crate::helpers::cli_token(secret, "webhook");
+    super::helpers::wait_until_up(&client, &base).await;
+    let token = super::helpers::cli_token(secret, "webhook");
     let resp = client
         .post(format!("{base}/webhook"))
         .bearer_auth(&token)
@@ -41,7 +41,7 @@ async fn sigterm_drains_the_write_back_queue_then_exits_0() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let (status, log, took) = crate::helpers::sigterm_and_wait(child).await;
+    let (status, log, took) = super::helpers::sigterm_and_wait(child).await;
     assert!(status.success(), "exit status {status:?}\n{log}");
     assert!(log.contains("draining the write-back queue"), "{log}");
     assert!(log.contains("write-back queue drained"), "{log}");

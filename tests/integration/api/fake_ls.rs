@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
-use crate::helpers::b64url;
+use super::helpers::b64url;
 
 pub const LEGACY_TOKEN: &str = "legacy-token-0123456789";
 

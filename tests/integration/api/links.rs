@@ -2,7 +2,7 @@
 
 use ls_presign::uri::StorageUri;
 
-use crate::helpers::{LINK_SECRET, b64url, error_code, mint_link, spawn_app};
+use super::helpers::{LINK_SECRET, b64url, error_code, mint_link, spawn_app};
 
 #[tokio::test]
 async fn presign_mode_redirects_with_cors_and_cache_headers() {

@@ -1,7 +1,5 @@
 //! Property tests of the pure core: the rewriter and the URI/key handling.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
-
 use std::borrow::Cow;
 
 use ls_presign::rewrite::Document;

@@ -175,7 +175,10 @@ fn own_presign_helpers_round_trip() {
 
 // ---------- vectors produced by the official SDKs ----------
 
-const VECTORS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sdk_vectors.json"));
+const VECTORS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/sdk_vectors.json"
+));
 
 struct Vector {
     label: String,

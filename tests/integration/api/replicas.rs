@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::Credential;
 use ls_presign::http::Application;
+use oss_emulator::Credential;
 use serde_json::Value;
 
 #[tokio::test]
 async fn two_replicas_agree_without_sharing_anything() {
-    let emulator = crate::helpers::single_bucket_emulator(
+    let emulator = super::helpers::single_bucket_emulator(
         "media",
         Credential {
             access_key_id: "AK".into(),

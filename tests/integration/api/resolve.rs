@@ -3,7 +3,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::helpers::{INLINE_MAX, spawn_app};
+use super::helpers::{INLINE_MAX, spawn_app};
 
 /// Keys that break naive signers: spaces, unicode, `+ % # ?`, `//`, leading/trailing spaces.
 pub const TRICKY_KEYS: [&str; 12] = [
@@ -126,7 +126,7 @@ async fn shapes_html_and_untouched_content() {
 #[tokio::test]
 async fn modes_link_and_inline() {
     let app = spawn_app().await;
-    let png = include_bytes!("../../assets/demo/cat.png");
+    let png = include_bytes!("../../../assets/demo/cat.png");
     app.put("media", "cat.png", &png[..], "image/png");
     app.put("media", "guess.jpg", &b"jpeg-ish"[..], "");
     app.put(

@@ -848,6 +848,7 @@ fn aws4_signature(secret: &str, date: &str, region: &str, string_to_sign: &str) 
 
 /// Test helper: a path-and-query presigned with OSS V4 the way the SDKs do it
 /// (`/<key>` for virtual-hosted, `/<bucket>/<key>` otherwise).
+#[cfg(any(test, feature = "test-presigners"))]
 pub fn presign_oss4_for_tests(
     cred: &Credential,
     bucket: &BucketConfig,
@@ -884,6 +885,7 @@ pub fn presign_oss4_for_tests(
 }
 
 /// Test helper: a path-and-query presigned with OSS V1 (`Expires` is unix seconds).
+#[cfg(any(test, feature = "test-presigners"))]
 pub fn presign_oss1_for_tests(
     cred: &Credential,
     bucket: &BucketConfig,
@@ -908,6 +910,7 @@ pub fn presign_oss1_for_tests(
     ))
 }
 
+#[cfg(any(test, feature = "test-presigners"))]
 fn object_path(bucket: &str, key: &str, virtual_hosted: bool) -> String {
     if virtual_hosted {
         format!("/{}", encode_path(key))
@@ -916,6 +919,7 @@ fn object_path(bucket: &str, key: &str, virtual_hosted: bool) -> String {
     }
 }
 
+#[cfg(any(test, feature = "test-presigners"))]
 fn encode_query(query: &[(String, String)]) -> String {
     query
         .iter()

@@ -1,7 +1,5 @@
 //! Black-box tests of the HTTP service, spawned on port 0 against the OSS emulator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests, benches and examples may panic
-
 mod bad_input;
 mod fake_ls;
 mod helpers;

@@ -10,8 +10,8 @@ use ls_presign::sync::{Options, sync_project};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::fake_ls::{FakeLs, Fault, LEGACY_TOKEN, pat};
-use crate::helpers::{TestApp, error_code, spawn_app_with};
+use super::fake_ls::{FakeLs, Fault, LEGACY_TOKEN, pat};
+use super::helpers::{TestApp, error_code, spawn_app_with};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/ls-1.23.2/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -5,8 +5,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ls_presign::auth::Scope;
 use serde_json::{Value, json};
 
-use crate::fake_ls::{FakeLs, Fault, LEGACY_TOKEN};
-use crate::helpers::{LINK_SECRET, TestApp, b64url, mint_link, spawn_app_with};
+use super::fake_ls::{FakeLs, Fault, LEGACY_TOKEN};
+use super::helpers::{LINK_SECRET, TestApp, b64url, mint_link, spawn_app_with};
 
 /// One request and what it must get.
 struct Case {

@@ -9,11 +9,11 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use ls_presign::config::{Config, Env};
-use ls_presign::emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use ls_presign::http::{AppState, Application};
 use ls_presign::keys::KeyRing;
 use ls_presign::link::LinkSigner;
 use ls_presign::uri::StorageUri;
+use oss_emulator::{BucketConfig, CorsRule, Credential, Emulator, EmulatorConfig};
 use secrecy::SecretString;
 
 pub const AK: &str = "LTAItestkey0001";

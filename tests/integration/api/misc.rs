@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{error_code, spawn_app};
+use super::helpers::{error_code, spawn_app};
 
 #[tokio::test]
 async fn health_is_the_ml_backend_shape() {
@@ -129,7 +129,7 @@ async fn preflight_and_metrics() {
 
 #[tokio::test]
 async fn cors_origin_is_configurable() {
-    let app = crate::helpers::spawn_app_with(&[("LS_PRESIGN_CORS_ORIGIN", "http://ls.example:8080")]).await;
+    let app = super::helpers::spawn_app_with(&[("LS_PRESIGN_CORS_ORIGIN", "http://ls.example:8080")]).await;
     let resp = app.get("/health").await;
     assert_eq!(resp.headers()["access-control-allow-origin"], "http://ls.example:8080");
     assert!(resp.headers().get_all("vary").iter().any(|v| v == "Origin"));
@@ -180,7 +180,7 @@ async fn request_ids_and_readiness() {
         .port();
     let url = format!("http://127.0.0.1:{dead}");
     let app =
-        crate::helpers::spawn_app_with(&[("LABEL_STUDIO_URL", url.as_str()), ("LABEL_STUDIO_API_KEY", "x-token")])
+        super::helpers::spawn_app_with(&[("LABEL_STUDIO_URL", url.as_str()), ("LABEL_STUDIO_API_KEY", "x-token")])
             .await;
     let resp = app.get("/ready").await;
     assert_eq!(resp.status(), 503);
@@ -295,7 +295,7 @@ async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
         public_files.push(public.to_str().unwrap().to_owned());
     }
     let publics = public_files.join(",");
-    let app = crate::helpers::spawn_app_with(&[
+    let app = super::helpers::spawn_app_with(&[
         ("LS_PRESIGN_TOKEN_ALGORITHM", algorithm),
         ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", publics.as_str()),
     ])
@@ -309,7 +309,7 @@ async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
     );
     let mint = |kid: &str| {
         let private = dir.join(format!("{kid}.key"));
-        crate::helpers::cli_token_with(
+        super::helpers::cli_token_with(
             &[
                 ("LS_PRESIGN_TOKEN_ALGORITHM", algorithm),
                 ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", &publics),
@@ -331,7 +331,7 @@ async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
     }
     // An HS256 token made with the link secret is refused: API tokens are asymmetric now.
     let hs = ls_presign::auth::Authenticator::new(
-        ls_presign::keys::KeyRing::hmac(&secrecy::SecretString::from(crate::helpers::LINK_SECRET), &[]),
+        ls_presign::keys::KeyRing::hmac(&secrecy::SecretString::from(super::helpers::LINK_SECRET), &[]),
         None,
     )
     .mint("x", ls_presign::auth::Scope::Admin, ls_presign::now(), 60)
@@ -365,13 +365,13 @@ async fn links_without_a_secret_are_disabled() {
     std::fs::create_dir_all(&dir).unwrap();
     let public = dir.join("k.pem");
     std::fs::write(&public, key_pair("ES256").1).unwrap();
-    let app = crate::helpers::spawn_app_with(&[
+    let app = super::helpers::spawn_app_with(&[
         ("LS_PRESIGN_SECRET", ""),
         ("LS_PRESIGN_TOKEN_ALGORITHM", "ES256"),
         ("LS_PRESIGN_TOKEN_PUBLIC_KEY_FILES", public.to_str().unwrap()),
     ])
     .await;
-    let link = crate::helpers::mint_link(crate::helpers::LINK_SECRET, "oss://media/a.png");
+    let link = super::helpers::mint_link(super::helpers::LINK_SECRET, "oss://media/a.png");
     for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
         let resp = app
             .browser

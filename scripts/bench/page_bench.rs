@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ls_presign::emulator::Emulator;
 use ls_presign::keys::KeyRing;
 use ls_presign::link::LinkSigner;
 use ls_presign::uri::{Scheme, StorageUri};
+use oss_emulator::Emulator;
 use secrecy::SecretString;
 
 use ls_presign::demo::{BUCKET, REGION};
