@@ -253,9 +253,11 @@ impl Resolver {
         }
     }
 
-    /// Rewrites every reference in a JSON document.
+    /// Rewrites every reference in what Label Studio reads as task data of a JSON document
+    /// (see [`Document::scan_task_data`]: a task's `data`, each task's in a list; never `meta`,
+    /// annotations or predictions).
     pub async fn rewrite(&self, src: &[u8], output: Option<RewriteAs>, now: i64) -> Result<Rewritten, RewriteError> {
-        self.rewrite_scanned(&Document::scan(src)?, output, now).await
+        self.rewrite_scanned(&Document::scan_task_data(src)?, output, now).await
     }
 
     /// [`Resolver::rewrite`] of a document already scanned.

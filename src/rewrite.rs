@@ -10,9 +10,11 @@
 //! Object keys are never rewritten.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use memchr::{memchr2, memmem};
+use serde_json::value::RawValue;
 
 use crate::uri::{Scheme, StorageUri};
 
@@ -127,6 +129,22 @@ impl<'a> Document<'a> {
         Ok(Document { src, hits })
     }
 
+    /// [`Document::scan`] keeping only what Label Studio reads as task data: in a task (an object
+    /// whose `data` is an object), its `data`; in a list of tasks, `{"tasks": [...]}` (a `/predict`
+    /// body) or a Label Studio export, each task's `data`; an object without `data`, or anything
+    /// else, is task data as a whole, as Label Studio imports it. `meta`, `annotations`,
+    /// `predictions`, `label_config` and every other key stay as they are.
+    pub fn scan_task_data(src: &'a [u8]) -> Result<Document<'a>, JsonError> {
+        let mut doc = Document::scan(src)?;
+        if doc.hits.is_empty() {
+            return Ok(doc);
+        }
+        let regions = task_data(std::str::from_utf8(src)?)?;
+        doc.hits
+            .retain(|h| regions.iter().any(|r| r.start <= h.span.start && h.span.end <= r.end));
+        Ok(doc)
+    }
+
     /// Every reference, in document order (with repeats).
     pub fn references(&self) -> impl Iterator<Item = &StorageUri> {
         self.hits.iter().flat_map(|h| h.refs.iter().map(|r| &r.uri))
@@ -182,6 +200,49 @@ impl<'a> Document<'a> {
         out.extend_from_slice(&self.src[copied..]);
         (out, counts)
     }
+}
+
+/// The byte ranges of `src` that Label Studio reads as task data (see [`Document::scan_task_data`]).
+fn task_data(src: &str) -> Result<Vec<Range<usize>>, JsonError> {
+    let span = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - src.as_ptr() as usize;
+        start..start + raw.get().len()
+    };
+    let top: &RawValue = serde_json::from_str(src)?;
+    let mut tasks: Vec<&RawValue> = Vec::new();
+    let mut out = Vec::new();
+    if opens(top, b'[') {
+        tasks = serde_json::from_str(top.get())?;
+    } else if opens(top, b'{') {
+        let fields = fields(top)?;
+        match (fields.get("data"), fields.get("tasks")) {
+            (Some(data), _) if opens(data, b'{') => out.push(span(data)),
+            (_, Some(list)) if opens(list, b'[') => tasks = serde_json::from_str(list.get())?,
+            _ => out.push(span(top)),
+        }
+    } else {
+        out.push(span(top));
+    }
+    for task in tasks {
+        // A task's `data` when that is an object, else the whole item.
+        let data = if opens(task, b'{') {
+            fields(task)?.get("data").copied().filter(|d| opens(d, b'{'))
+        } else {
+            None
+        };
+        out.push(span(data.unwrap_or(task)));
+    }
+    Ok(out)
+}
+
+/// Whether a JSON value starts with `c` (`{` an object, `[` an array).
+fn opens(raw: &RawValue, c: u8) -> bool {
+    raw.get().as_bytes().first() == Some(&c)
+}
+
+/// An object's members, each still as its JSON text.
+fn fields(raw: &RawValue) -> Result<HashMap<String, &RawValue>, serde_json::Error> {
+    serde_json::from_str(raw.get())
 }
 
 /// Index of the closing quote of the string whose content starts at `from`, and whether the
@@ -254,6 +315,53 @@ fn quoted_scheme_start(bytes: &[u8], sep: usize) -> Option<(usize, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The URIs `scan_task_data` keeps, in order.
+    fn task_uris(src: &str) -> Vec<String> {
+        Document::scan_task_data(src.as_bytes())
+            .unwrap()
+            .references()
+            .map(|u| u.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn only_task_data_is_scanned() {
+        let a = "oss://b/a.jpg";
+        // A task: its data, never meta, annotations, predictions or drafts.
+        let task = format!(
+            r#" {{"id": 1, "data": {{"image": "{a}", "x": ["oss://b/1"]}}, "meta": {{"source": "{a}"}},
+                "annotations": [{{"result": [{{"value": {{"text": ["{a}"]}}}}]}}], "predictions": ["{a}"], "drafts": ["{a}"]}} "#
+        );
+        assert_eq!(task_uris(&task), [a, "oss://b/1"]);
+        // A list of tasks (an export), and `{"tasks": [...]}` (a /predict body): each task's data.
+        let list = format!(r#"[{task}, {{"data": {{"i": "oss://b/2"}}, "meta": {{"m": "oss://b/3"}}}}]"#);
+        assert_eq!(task_uris(&list), [a, "oss://b/1", "oss://b/2"]);
+        let predict =
+            format!(r#"{{"tasks": {list}, "label_config": "<Image value=\"{a}\"/>", "params": {{"p": "{a}"}}}}"#);
+        assert_eq!(task_uris(&predict), [a, "oss://b/1", "oss://b/2"]);
+        // Without an object `data`, the whole item is task data, as Label Studio imports it.
+        assert_eq!(
+            task_uris(r#"{"image": "oss://b/4", "meta": "oss://b/5"}"#),
+            ["oss://b/4", "oss://b/5"]
+        );
+        assert_eq!(
+            task_uris(r#"{"data": "oss://b/6", "y": "oss://b/7"}"#),
+            ["oss://b/6", "oss://b/7"]
+        );
+        assert_eq!(
+            task_uris(r#"["oss://b/8", {"k": "oss://b/9"}, 3]"#),
+            ["oss://b/8", "oss://b/9"]
+        );
+        assert_eq!(task_uris(r#" "oss://b/10" "#), ["oss://b/10"]);
+        // `tasks` that is no list is just a key of task data.
+        assert_eq!(task_uris(r#"{"tasks": "oss://b/11"}"#), ["oss://b/11"]);
+        // Inside data, everything counts, a nested "data" key included.
+        assert_eq!(
+            task_uris(r#"{"data": {"data": {"i": "oss://b/12"}, "j": "oss://b/13"}}"#),
+            ["oss://b/12", "oss://b/13"]
+        );
+    }
 
     fn rewrite(src: &str) -> (String, Counts) {
         let doc = Document::scan(src.as_bytes()).unwrap();

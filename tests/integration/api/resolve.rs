@@ -186,3 +186,80 @@ async fn allow_lists_skip_other_buckets_and_prefixes() {
     assert_eq!(out["c"], "s3://media/a.png");
     app.stop().await;
 }
+
+/// A captured Label Studio 1.23.2 document, `key` of the fixture file (`response`, `received.body`).
+fn captured(file: &str, pointer: &str) -> Value {
+    let path = format!("{}/tests/fixtures/ls-1.23.2/{file}", env!("CARGO_MANIFEST_DIR"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v.pointer(pointer).unwrap().clone()
+}
+
+/// `POST /v1/resolve` of `doc`; the rewritten document.
+async fn resolved(app: &super::helpers::TestApp, doc: &Value) -> Value {
+    let resp = app.post_json("/v1/resolve", serde_json::to_vec(doc).unwrap()).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// Every key but `data` of each task comes back as it was sent; `data` is rewritten where it
+/// names the configured bucket (`s3://` is not configured here and stays).
+fn only_data_changed(sent: &[Value], got: &[Value]) {
+    assert_eq!(sent.len(), got.len());
+    for (s, g) in sent.iter().zip(got) {
+        let (s, g) = (s.as_object().unwrap(), g.as_object().unwrap());
+        assert_eq!(s.keys().collect::<Vec<_>>(), g.keys().collect::<Vec<_>>());
+        for (k, v) in s {
+            if k == "data" && v.to_string().contains("oss://my-bucket/") {
+                assert!(
+                    g[k].to_string().contains("x-oss-signature="),
+                    "data is rewritten: {}",
+                    g[k]
+                );
+            } else {
+                assert_eq!(&g[k], v, "{k} is kept");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn only_task_data_is_rewritten() {
+    let app = spawn_app().await;
+    // A task with the same URI in `meta`: only `data` changes, byte for byte elsewhere.
+    let text = r#"{"data": {"image": "oss://my-bucket/a.jpg"}, "meta": {"source": "oss://my-bucket/a.jpg"}}"#;
+    let resp = app.post_json("/v1/resolve", text).await;
+    assert_eq!(resp.headers()["ls-presign-rewritten"], "1");
+    let out = resp.text().await.unwrap();
+    assert!(
+        out.ends_with(r#"}, "meta": {"source": "oss://my-bucket/a.jpg"}}"#),
+        "{out}"
+    );
+
+    // A Label Studio JSON export: annotations quoting the URI (an annotator's text answer),
+    // predictions, drafts and ids stay; each task's data is rewritten.
+    let export = captured("api_export_JSON.json", "/response");
+    let got = resolved(&app, &export).await;
+    only_data_changed(export.as_array().unwrap(), got.as_array().unwrap());
+    assert!(
+        export
+            .to_string()
+            .contains("the file oss://my-bucket/cats/1.jpg is blurry")
+    );
+
+    // An ML backend's /predict body: each task's data, never label_config or params.
+    let mut predict = captured("ml_POST_predict_dm_retrieve_batch.json", "/received/body");
+    predict["label_config"] = json!("<View><Image name=\"i\" value=\"oss://my-bucket/a.jpg\"/></View>");
+    predict["params"] = json!({"context": {"image": "oss://my-bucket/a.jpg"}});
+    let got = resolved(&app, &predict).await;
+    assert_eq!(got["label_config"], predict["label_config"]);
+    assert_eq!(got["params"], predict["params"]);
+    only_data_changed(predict["tasks"].as_array().unwrap(), got["tasks"].as_array().unwrap());
+
+    // A script that reads a task, resolves it and writes it back keeps the original URIs.
+    let task = json!({"id": 7, "data": {"image": "oss://my-bucket/a.jpg"},
+        "meta": {"ls_presign": {"original_uris": ["oss://my-bucket/a.jpg"]}}});
+    let got = resolved(&app, &task).await;
+    assert_eq!(got["meta"], task["meta"]);
+    assert_ne!(got["data"], task["data"]);
+    app.stop().await;
+}
