@@ -150,6 +150,11 @@ fn rewrite(c: &mut Criterion) {
     g.bench_function("scan_only", |b| {
         b.iter(|| black_box(Document::scan(black_box(&src)).unwrap().reference_count()))
     });
+    // The same, keeping only what Label Studio reads as task data (each task's `data`): what
+    // every rewrite of the service does.
+    g.bench_function("scan_task_data_only", |b| {
+        b.iter(|| black_box(Document::scan_task_data(black_box(&src)).unwrap().reference_count()))
+    });
     g.bench_function("scan_render_constant", |b| {
         b.iter(|| {
             let doc = Document::scan(black_box(&src)).unwrap();
