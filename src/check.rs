@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use crate::command::CommandResult;
-use crate::config::{Config, Env};
+use crate::config::{Config, Env, NO_STORAGE};
 use crate::labelstudio::LabelStudio;
 use crate::storage::{ReadOptions, Storages};
 use crate::uri::StorageUri;
@@ -43,7 +43,7 @@ pub async fn run(object: Option<String>) -> CommandResult {
         !names.is_empty(),
         "configuration",
         if names.is_empty() {
-            "no storage configured (OSS_BUCKET, S3_BUCKET or LS_PRESIGN_CONFIG)".to_owned()
+            NO_STORAGE.to_owned()
         } else {
             format!("storages {}", names.join(", "))
         },
@@ -87,14 +87,11 @@ pub async fn run(object: Option<String>) -> CommandResult {
             Err(e) => r.line(false, "label studio", e),
         }
     }
-    println!(
-        "{} checks failed",
-        if r.failed == 0 {
-            "no".to_owned()
-        } else {
-            r.failed.to_string()
-        }
-    );
+    match r.failed {
+        0 => println!("all checks passed"),
+        1 => println!("1 check failed"),
+        n => println!("{n} checks failed"),
+    }
     Ok(if r.failed == 0 {
         ExitCode::SUCCESS
     } else {

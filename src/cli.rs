@@ -9,20 +9,29 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::command::{CommandError, CommandResult};
-use crate::config::{Config, Env};
+use crate::config::{Config, Env, NO_STORAGE};
 use crate::http::Application;
 use crate::resolve::{Resolver, RewriteAs};
 use crate::storage::Storages;
 use crate::uri::StorageUri;
 
+/// What the tool is, in one line: `-h` shows it, `--help` starts with it.
+const ABOUT: &str = "Serve Label Studio files straight from Aliyun OSS and S3-compatible storage";
+
+fn long_about() -> String {
+    format!(
+        "{ABOUT}.\n\nRewrites oss:// and s3:// references in Label Studio tasks to presigned URLs, stable \
+links of its own that redirect to them, or data: URLs. Configured by environment variables \
+(OSS_BUCKET, OSS_REGION, OSS_ACCESS_KEY_ID, ...; see docs/CONFIGURATION.md)."
+    )
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ls-presign",
     version,
-    about = "Serve Label Studio files straight from Aliyun OSS and S3-compatible storage",
-    long_about = "Rewrites oss:// and s3:// references in Label Studio tasks to presigned URLs, stable \
-links of its own that redirect to them, or data: URLs. Configured by environment variables \
-(OSS_BUCKET, OSS_REGION, OSS_ACCESS_KEY_ID, ...; see docs/CONFIGURATION.md)."
+    about = ABOUT,
+    long_about = long_about()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,7 +45,8 @@ enum Command {
         after_help = "Example:\n  OSS_BUCKET=photos OSS_REGION=cn-hangzhou OSS_ACCESS_KEY_ID=... \\\n  OSS_ACCESS_KEY_SECRET=... LS_PRESIGN_SECRET=$(openssl rand -hex 32) ls-presign serve"
     )]
     Serve,
-    /// Run a self-contained demo: an OSS emulator with sample images, and the service on it.
+    /// Run a self-contained demo: an OSS emulator with sample images, and the service on it
+    /// (HOST:PORT, default 127.0.0.1:9090).
     #[command(after_help = "Example:\n  ls-presign demo            # then open the printed URL in a browser")]
     Demo,
     /// Presign one storage URI and print the URL.
@@ -149,12 +159,19 @@ fn load_config() -> Result<Config, CommandError> {
     Ok(Config::load(&Env::process())?)
 }
 
+/// The configuration of a command that needs a storage to work on.
+fn load_storage_config() -> Result<Config, CommandError> {
+    let config = load_config()?;
+    if config.storages.list.is_empty() {
+        return Err(CommandError::Missing(NO_STORAGE));
+    }
+    Ok(config)
+}
+
 async fn serve() -> CommandResult {
     let config = load_config()?;
     if config.storages.list.is_empty() {
-        log::warn!(
-            "no storage configured (set OSS_BUCKET or S3_BUCKET, or LS_PRESIGN_CONFIG): every reference will be skipped"
-        );
+        log::warn!("{NO_STORAGE}; until then every reference is skipped");
     }
     let app = Application::build(config)?;
     log::info!("listening on port {}", app.port());
@@ -186,7 +203,7 @@ fn parse_time(s: &str) -> Result<i64, CommandError> {
 }
 
 fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool) -> CommandResult {
-    let config = load_config()?;
+    let config = load_storage_config()?;
     let uri = StorageUri::parse(uri)?;
     let storages = Storages::new(config.storages.list)?;
     let (_, storage) = storages.find(&uri)?;
@@ -227,7 +244,7 @@ fn sign(uri: &str, ttl: Option<u64>, at: Option<&str>, method: &str, json: bool)
 }
 
 async fn rewrite(file: Option<PathBuf>, mode: Option<RewriteAs>) -> CommandResult {
-    let config = load_config()?;
+    let config = load_storage_config()?;
     let input = match &file {
         Some(path) => std::fs::read(path).map_err(CommandError::io(path.display().to_string()))?,
         None => {

@@ -54,6 +54,7 @@ error_codes! {
     ObjectNotFound = "object_not_found", NOT_FOUND;
     NotFound = "not_found", NOT_FOUND;
     TaskNotFound = "task_not_found", NOT_FOUND;
+    ProjectNotFound = "project_not_found", NOT_FOUND;
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     LinksDisabled = "links_disabled", CONFLICT;
     BodyTooLarge = "body_too_large", PAYLOAD_TOO_LARGE;

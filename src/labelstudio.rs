@@ -23,6 +23,8 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(30);
 pub enum LsError {
     #[error("Label Studio has no task {0} (deleted?)")]
     TaskGone(u64),
+    #[error("Label Studio has no project {0}: check the id in the project's URL (/projects/<id>/)")]
+    ProjectGone(u64),
     #[error("Label Studio refused the credentials ({status}): {detail}")]
     Unauthorized { status: u16, detail: String },
     #[error("Label Studio answered {status} to {what}: {detail}")]
@@ -137,6 +139,9 @@ impl LabelStudio {
         let path = format!("/api/tasks/?project={project}&page={page}&page_size={page_size}&fields=all");
         let what = format!("GET /api/tasks/?project={project}&page={page}");
         let mut v = match self.send::<Value>(reqwest::Method::GET, &path, None, &what).await {
+            // Page 1 exists even for a project without tasks: 404 there means no such project
+            // (tests/fixtures/ls-1.23.2/api_project_missing.json).
+            Err(LsError::Status { status: 404, .. }) if page == 1 => return Err(LsError::ProjectGone(project)),
             // Past the last page LS answers 404.
             Err(LsError::Status { status: 404, .. }) => {
                 return Ok(TaskPage {

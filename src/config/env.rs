@@ -2,7 +2,6 @@
 //! unset, a secret may come from a file, some settings go in pairs.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use super::error::{ConfigError, err};
 
@@ -70,12 +69,34 @@ impl<'a> Env<'a> {
             .transpose()
     }
 
-    pub(super) fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
-    where
-        T::Err: fmt::Display,
-    {
+    /// `name`'s value as a whole number from 0 to `T`'s largest.
+    pub(super) fn parse<T: Unsigned>(&self, name: &str) -> Result<Option<T>, ConfigError> {
         self.get(name)
-            .map(|v| v.trim().parse::<T>().map_err(|e| err(name, format!("{v:?}: {e}"))))
+            .map(|v| {
+                let range = || format!("a whole number from 0 to {}", T::MAX);
+                let n: u64 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(name, format!("{v:?} is not {}", range())))?;
+                T::try_from(n).map_err(|_| err(name, format!("{v:?} is too large: {}", range())))
+            })
             .transpose()
     }
+}
+
+/// The unsigned integer types settings are read as.
+pub(super) trait Unsigned: TryFrom<u64> {
+    const MAX: u64;
+}
+
+impl Unsigned for u16 {
+    const MAX: u64 = u16::MAX as u64;
+}
+
+impl Unsigned for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+impl Unsigned for usize {
+    const MAX: u64 = usize::MAX as u64;
 }

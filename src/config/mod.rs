@@ -19,7 +19,7 @@ pub use error::ConfigError;
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
 pub use server::{CorsOrigin, ServerConfig};
-pub use storages::{SignatureVersion, StorageConfig, StorageMode, StoragesConfig};
+pub use storages::{NO_STORAGE, SignatureVersion, StorageConfig, StorageMode, StoragesConfig};
 pub use writeback::WritebackConfig;
 
 /// The whole service configuration.

@@ -36,11 +36,18 @@ impl ServerConfig {
         let public_url = env
             .get("LS_PRESIGN_PUBLIC_URL")
             .unwrap_or_else(|| format!("{scheme}://127.0.0.1:{port}"));
-        let parsed = url::Url::parse(&public_url).map_err(|e| err("LS_PRESIGN_PUBLIC_URL", e))?;
+        let expected =
+            "expected the http(s) base URL browsers reach this service at, such as https://presign.example.com";
+        let parsed = url::Url::parse(&public_url).map_err(|e| {
+            err(
+                "LS_PRESIGN_PUBLIC_URL",
+                format!("{public_url:?} is not a URL ({e}): {expected}"),
+            )
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
             return Err(err(
                 "LS_PRESIGN_PUBLIC_URL",
-                "must be an http(s) base URL without a query",
+                format!("{public_url:?}: {expected}, without a query"),
             ));
         }
         let cors_origin = match env.get("LS_PRESIGN_CORS_ORIGIN") {

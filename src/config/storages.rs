@@ -63,6 +63,11 @@ impl StoragesConfig {
     }
 }
 
+/// What to say when no storage is configured, and how to configure one.
+pub const NO_STORAGE: &str = "no storage is configured: set OSS_BUCKET, OSS_REGION, OSS_ACCESS_KEY_ID and \
+OSS_ACCESS_KEY_SECRET (or S3_BUCKET with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or LS_PRESIGN_CONFIG for \
+several buckets (docs/CONFIGURATION.md)";
+
 /// What a stable link and, by default, a rewrite produce for a storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

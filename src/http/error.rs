@@ -129,6 +129,9 @@ impl From<crate::labelstudio::LsError> for ApiError {
             crate::labelstudio::LsError::TaskGone(id) => {
                 ApiError::new(ErrorCode::TaskNotFound, format!("Label Studio has no task {id}"))
             }
+            gone @ crate::labelstudio::LsError::ProjectGone(_) => {
+                ApiError::new(ErrorCode::ProjectNotFound, gone.to_string())
+            }
             other => ApiError::new(ErrorCode::LabelStudioError, other.to_string()),
         }
     }

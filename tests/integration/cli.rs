@@ -108,6 +108,34 @@ fn bad_input_and_config_fail_with_a_clear_message() {
             vec!["serve"],
             "LS_PRESIGN_CORS_ORIGIN: \"https://ls.example.com/\" is not * or an origin",
         ),
+        // Nothing configured: say so, and how to configure a storage.
+        (
+            vec![],
+            vec!["sign", "oss://photos/k"],
+            "no storage is configured: set OSS_BUCKET",
+        ),
+        (vec![], vec!["rewrite"], "no storage is configured: set OSS_BUCKET"),
+        // In the user's words: what is wrong and what is accepted.
+        (
+            [&OSS[..], &[("PORT", "9999999")]].concat(),
+            vec!["sign", "oss://photos/k"],
+            "PORT: \"9999999\" is too large: a whole number from 0 to 65535",
+        ),
+        (
+            [&OSS[..], &[("LS_PRESIGN_TTL", "-1")]].concat(),
+            vec!["sign", "oss://photos/k"],
+            "LS_PRESIGN_TTL: \"-1\" is not a whole number from 0 to",
+        ),
+        (
+            [&OSS[..], &[("LS_PRESIGN_PUBLIC_URL", "notaurl")]].concat(),
+            vec!["sign", "oss://photos/k"],
+            "LS_PRESIGN_PUBLIC_URL: \"notaurl\" is not a URL (relative URL without a base): expected the http(s) base URL",
+        ),
+        (
+            [&OSS[..], &[("LS_PRESIGN_MODE", "foo")]].concat(),
+            vec!["sign", "oss://photos/k"],
+            "LS_PRESIGN_MODE: \"foo\" is not one of presign, inline, proxy",
+        ),
     ];
     for (env, args, expected) in cases {
         let out = cmd(&env).args(&args).output().unwrap();
@@ -145,7 +173,8 @@ fn rewrite_reads_stdin_or_a_file() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 rewritten, 1 skipped, 0 failed"));
 
-    let path = std::env::temp_dir().join(format!("lsp-rewrite-{}.json", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tasks.json");
     std::fs::write(&path, "[1, 2 ,{\"a\":null}]").unwrap();
     let out = cmd(&OSS).arg("rewrite").arg(&path).output().unwrap();
     assert_eq!(out.stdout, b"[1, 2 ,{\"a\":null}]");
@@ -309,4 +338,22 @@ fn check_reports_each_part_and_catches_a_bucket_cors_rule_browsers_fail() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("FAIL configuration: OSS_ACCESS_KEY_ID"));
     drop(emulator);
+}
+
+/// `-h` and `--help` open with the same one-line description of the tool.
+#[test]
+fn short_and_long_help_describe_the_tool_alike() {
+    let first_line = |flag: &str| {
+        let out = cmd(&[]).arg(flag).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_owned()
+    };
+    let short = first_line("-h");
+    assert!(short.starts_with("Serve Label Studio files"), "{short}");
+    assert_eq!(short, first_line("--help"));
 }

@@ -11,8 +11,8 @@ const READ_ELSEWHERE: [&str; 2] = ["RUST_LOG", "LS_PRESIGN_LOG_FORMAT"];
 
 #[test]
 fn configuration_reference_matches_the_code() {
-    let dir = std::env::temp_dir().join(format!("lsp-docs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let pem = dir.join("k1.pem");
     std::fs::write(&pem, "not a key, only read").unwrap();
     let toml = dir.join("s.toml");
@@ -87,8 +87,8 @@ fn toml_reference_matches_the_code() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md")).unwrap();
     let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
     let example = &doc[start..start + doc[start..].find("```").unwrap()];
-    let dir = std::env::temp_dir().join(format!("lsp-docs-toml-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let load = |text: &str| {
         let path = dir.join("storages.toml");
         std::fs::write(&path, text).unwrap();

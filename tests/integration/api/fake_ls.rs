@@ -207,6 +207,12 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
         .filter(|t| t["project"].as_u64() == Some(project))
         .cloned()
         .collect();
+    // Label Studio 1.23.2 answers a project that does not exist so, on every page
+    // (tests/fixtures/ls-1.23.2/api_project_missing.json); here a project exists while it has tasks.
+    if all.is_empty() {
+        return HttpResponse::NotFound()
+            .json(json!({"status_code": 404, "detail": "No Project matches the given query."}));
+    }
     let start = (page - 1) * size;
     if start >= all.len() && page > 1 {
         return HttpResponse::NotFound().json(json!({"detail": "Invalid page."}));

@@ -179,9 +179,9 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         storage_at("oss", "vhost", "cn-beijing", &vhost_ep, "virtual", (AK, SK), ""),
     ]
     .concat();
-    let dir = std::env::temp_dir().join(format!("ls-presign-test-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let toml_path = dir.join("storages.toml");
+    // Read once, by Config::load below; removed when `dir` drops at the end of this function.
+    let dir = tempfile::Builder::new().prefix("ls-presign-test-").tempdir().unwrap();
+    let toml_path = dir.path().join("storages.toml");
     std::fs::write(&toml_path, toml).unwrap();
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

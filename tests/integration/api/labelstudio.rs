@@ -330,6 +330,19 @@ async fn sync_reconciles_a_project_and_can_run_again() {
         .await
         .unwrap();
     assert!(stopped.interrupted && stopped.scanned == 0);
+    // A project that does not exist is an error naming it, not "0 scanned".
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    let missing = Options {
+        project: 99,
+        ..opts(false)
+    };
+    let err = sync_project(&app.state.resolver, &client, missing, &stop, &|_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Label Studio has no project 99: check the id in the project's URL (/projects/<id>/)"
+    );
     app.stop().await;
     ls.stop().await;
 }
@@ -415,6 +428,10 @@ async fn annotation_scripts_read_tasks_with_direct_urls() {
     assert_eq!(
         error_code(app.get("/v1/tasks/404").await).await,
         (404, "task_not_found".into())
+    );
+    assert_eq!(
+        error_code(app.get("/v1/projects/99/tasks").await).await,
+        (404, "project_not_found".into())
     );
     assert_eq!(
         error_code(app.get("/v1/tasks/abc").await).await,

@@ -284,8 +284,8 @@ async fn rs256_api_tokens_with_key_rotation() {
 }
 
 async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
-    let dir = std::env::temp_dir().join(format!("lsp-{algorithm}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut public_files = Vec::new();
     for kid in ["2026-01", "2026-06"] {
         let (private, public_pem) = key_pair(algorithm);
@@ -361,8 +361,8 @@ async fn asymmetric_api_tokens_with_key_rotation(algorithm: &str) {
 /// with 409, as `/v1/resolve?mode=link` does, instead of failing as a server fault.
 #[tokio::test]
 async fn links_without_a_secret_are_disabled() {
-    let dir = std::env::temp_dir().join(format!("lsp-nosecret-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let public = dir.join("k.pem");
     std::fs::write(&public, key_pair("ES256").1).unwrap();
     let app = super::helpers::spawn_app_with(&[

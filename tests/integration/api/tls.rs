@@ -15,33 +15,36 @@ use serde_json::Value;
 
 use super::helpers::{LINK_SECRET, TestApp, spawn_app_with, trusting};
 
-/// A self-signed certificate for 127.0.0.1 and its key, written as PEM files in a new directory.
-fn certificate(name: &str) -> (PathBuf, PathBuf) {
+/// A self-signed certificate for 127.0.0.1 and its key, written as PEM files in a new directory
+/// (removed when the returned guard drops).
+fn certificate(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let rcgen::CertifiedKey { cert, signing_key } =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("ls-presign-tls-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("ls-presign-tls-{name}-"))
+        .tempdir()
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
-    (cert_path, key_path)
+    (dir, cert_path, key_path)
 }
 
 /// The service serving HTTPS with a fresh self-signed certificate; returns it with that
-/// certificate's file.
-async fn spawn_https_app(name: &str) -> (TestApp, PathBuf) {
-    let (cert, key) = certificate(name);
+/// certificate's file and the directory holding it.
+async fn spawn_https_app(name: &str) -> (TestApp, PathBuf, tempfile::TempDir) {
+    let (dir, cert, key) = certificate(name);
     let app = spawn_app_with(&[
         ("LS_PRESIGN_TLS_CERT_FILE", cert.to_str().unwrap()),
         ("LS_PRESIGN_TLS_KEY_FILE", key.to_str().unwrap()),
     ])
     .await;
-    (app, cert)
+    (app, cert, dir)
 }
 
 #[tokio::test]
 async fn serves_links_over_https_with_http2_and_http1() {
-    let (app, cert) = spawn_https_app("serve").await;
+    let (app, cert, _dir) = spawn_https_app("serve").await;
     assert!(app.base.starts_with("https://127.0.0.1:"), "{}", app.base);
     app.put("media", "tls.png", "PNGDATA", "image/png");
 
@@ -84,7 +87,7 @@ async fn serves_links_over_https_with_http2_and_http1() {
 /// bucket as its plain port, to presigned requests only, over HTTP/2 or HTTP/1.1.
 #[tokio::test]
 async fn emulator_serves_presigned_objects_over_https_with_http2() {
-    let (cert, key) = certificate("emulator");
+    let (_dir, cert, key) = certificate("emulator");
     let identity = ls_presign::tls::load(&cert, &key).unwrap();
     let (config, credential) = ls_presign::demo::demo_bucket(Duration::ZERO);
     let bucket = config.buckets[0].clone();
@@ -216,7 +219,7 @@ fn hpack_fields(block: &[u8]) -> Vec<Field> {
 async fn http2_sends_the_presigned_location_and_the_request_id_never_indexed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let (app, cert) = spawn_https_app("hpack").await;
+    let (app, cert, _dir) = spawn_https_app("hpack").await;
     app.put("media", "hpack.png", "PNGDATA", "image/png");
     let link = app.link("oss://media/hpack.png").await;
     let (authority, path) = link.trim_start_matches("https://").split_once('/').unwrap();
@@ -303,7 +306,7 @@ async fn http2_sends_the_presigned_location_and_the_request_id_never_indexed() {
 /// request in flight, then exits without waiting for the idle connection to go away.
 #[tokio::test]
 async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_idle_connections() {
-    let (cert, key) = certificate("sigterm");
+    let (_dir, cert, key) = certificate("sigterm");
     let (ak, sk) = ("LTAItlsshutdown01", "tls-shutdown-secret-0123456789");
     // Every store request takes 3 s, so a proxied read is still in flight when SIGTERM comes
     // (the emulator counts a request on arrival, before that wait: the test polls for it).
@@ -372,10 +375,10 @@ async fn sigterm_over_http2_finishes_in_flight_requests_and_does_not_wait_for_id
 
 #[test]
 fn bad_tls_files_name_the_setting() {
-    let (cert, key) = certificate("bad");
+    let (_dir, cert, key) = certificate("bad");
     let garbage = cert.with_file_name("garbage.pem");
     std::fs::write(&garbage, "not a PEM file").unwrap();
-    let (_, other_key) = certificate("other");
+    let (_other_dir, _, other_key) = certificate("other");
     let load = |cert: &PathBuf, key: &PathBuf| {
         let vars = [
             ("LS_PRESIGN_SECRET", LINK_SECRET),
