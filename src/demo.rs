@@ -12,7 +12,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use crate::command::{CommandError, CommandResult};
-use crate::config::{Config, ConfigError, Env};
+use crate::config::{Config, Env};
 use crate::http::Application;
 use crate::resolve::RewriteAs;
 
@@ -84,8 +84,9 @@ pub fn demo_bucket(latency: std::time::Duration) -> (EmulatorConfig, Credential)
     (config, credential)
 }
 
-/// The service configuration for the demo: the emulator as the one OSS storage.
-pub fn demo_config(emulator: &Emulator, credential: &Credential) -> Result<Config, ConfigError> {
+/// What points the service, and the command line, at the demo: the emulator as the one OSS
+/// storage, the link secret, and the settings passed through from the environment.
+pub fn demo_vars(emulator: &Emulator, credential: &Credential) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = PASSED_THROUGH
         .iter()
         .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
@@ -102,7 +103,44 @@ pub fn demo_config(emulator: &Emulator, credential: &Credential) -> Result<Confi
         vars.insert(k.into(), v);
     }
     vars.entry("LS_PRESIGN_SECRET".into()).or_insert_with(|| random(40));
-    Config::load(&Env::map(&vars))
+    vars
+}
+
+/// `export ...` of the settings that point `sign`, `check`, `rewrite` and `token` at the demo.
+fn cli_env(vars: &HashMap<String, String>, public_url: &str) -> String {
+    let names = [
+        "OSS_BUCKET",
+        "OSS_REGION",
+        "OSS_ENDPOINT",
+        "OSS_ADDRESSING_STYLE",
+        "OSS_ACCESS_KEY_ID",
+        "OSS_ACCESS_KEY_SECRET",
+        "LS_PRESIGN_SECRET",
+    ];
+    let mut line = String::from("export");
+    for name in names {
+        if let Some(v) = vars.get(name) {
+            line.push_str(&format!(" {name}='{v}'"));
+        }
+    }
+    line.push_str(&format!(" LS_PRESIGN_PUBLIC_URL='{public_url}'"));
+    line
+}
+
+/// Whether the demo will write tasks back to Label Studio, said in one line.
+async fn label_studio_status(config: &Config) -> String {
+    let Some(ls) = &config.label_studio else {
+        return "not configured: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to write tasks back".to_owned();
+    };
+    let answer = match crate::labelstudio::LabelStudio::from_config(ls) {
+        Ok(client) => match tokio::time::timeout(std::time::Duration::from_secs(5), client.ping()).await {
+            Ok(Ok(())) => "answers, and accepts the token: tasks sent to /webhook are written back".to_owned(),
+            Ok(Err(e)) => format!("{e}: write-back will fail until this is fixed"),
+            Err(_) => "no answer within 5 s: write-back will fail until it answers".to_owned(),
+        },
+        Err(e) => e.to_string(),
+    };
+    format!("{} {answer}", ls.url)
 }
 
 /// Label Studio tasks referring to the sample images, as a user would import them.
@@ -126,7 +164,9 @@ pub async fn run() -> CommandResult {
     let (emulator, credential) = TcpListener::bind("127.0.0.1:0")
         .and_then(start_emulator)
         .map_err(CommandError::io("cannot start the OSS emulator"))?;
-    let config = demo_config(&emulator, &credential)?;
+    let vars = demo_vars(&emulator, &credential);
+    let config = Config::load(&Env::map(&vars))?;
+    let label_studio = label_studio_status(&config).await;
     let app = Application::build(config.clone())?;
     let resolver = &app.state().resolver;
 
@@ -151,6 +191,7 @@ pub async fn run() -> CommandResult {
 ls-presign demo
   OSS emulator (bucket {BUCKET:?}, V4 signatures only): {}
   ls-presign service:                              {base}
+  Label Studio:                                    {label_studio}
 
 Open this stable link in a browser: it answers 303 with a presigned URL, and the image comes
 straight from the emulator:
@@ -166,9 +207,15 @@ Resolve tasks to direct presigned URLs:
   curl -s -X POST -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
        {base}/v1/resolve -d '{{\"image\": \"oss://{BUCKET}/{}\"}}'
 
+The command line against this demo (sign, check, rewrite, token), in another shell:
+  {cli_env}
+  ls-presign sign oss://{BUCKET}/{}
+
 Press Ctrl-C to stop.",
         emulator.endpoint(),
-        IMAGES[1].0
+        IMAGES[1].0,
+        IMAGES[1].0,
+        cli_env = cli_env(&vars, base),
     );
     let served = app.run_until_signal().await;
     emulator.stop().await;

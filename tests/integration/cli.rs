@@ -257,6 +257,32 @@ fn demo_serves_an_image_through_a_303_from_the_emulator() {
             assert_eq!(got.status(), 200, "{url}");
             assert!(got.bytes().await.unwrap().len() > 1000);
         }
+        // The printed environment points the command line at the demo: `sign` gives a URL the
+        // demo's emulator serves.
+        let export = printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("export "))
+            .unwrap_or_else(|| panic!("no export line printed:\n{printed}"));
+        let env: Vec<(&str, &str)> = export
+            .split(' ')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k, v.trim_matches('\''))
+            })
+            .collect();
+        let out = cmd(&env).args(["sign", "oss://demo/images/dog.jpg"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let url = String::from_utf8(out.stdout).unwrap();
+        let got = reqwest::get(url.trim()).await.unwrap();
+        assert_eq!(got.status(), 200, "{url}");
+        assert_eq!(
+            got.bytes().await.unwrap().as_ref(),
+            include_bytes!("../../assets/demo/dog.jpg")
+        );
+        assert!(
+            printed.contains("Label Studio:") && printed.contains("not configured"),
+            "{printed}"
+        );
     });
     child.kill().unwrap();
     let _ = child.wait();
