@@ -224,6 +224,15 @@ fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<S
     if region.is_empty() || !region.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
         return Err(err(name("region"), format!("{region:?} is not a region id")));
     }
+    if scheme == Scheme::Oss
+        && let Some(closest) = unknown_oss_region(&region)
+    {
+        // A warning, not an error: a region opened after this list still works.
+        log::warn!(
+            "{}: {region:?} is not a known OSS region id; did you mean {closest:?}? (signatures name the region, so a wrong one fails with 403)",
+            name("region")
+        );
+    }
     let addressing: Addressing = choice::parse(raw.addressing_style.as_deref().unwrap_or("virtual"))
         .map_err(|e| err(name("addressing_style"), e))?;
     let default_endpoint = match scheme {
@@ -285,4 +294,76 @@ fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<S
         mode,
         allowed_prefixes: raw.allowed_prefixes.unwrap_or_default(),
     })
+}
+
+/// OSS region ids (docs: "OSS regions and endpoints"), public and finance clouds.
+const OSS_REGIONS: [&str; 32] = [
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-nanjing",
+    "cn-fuzhou",
+    "cn-wuhan-lr",
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-zhangjiakou",
+    "cn-huhehaote",
+    "cn-wulanchabu",
+    "cn-shenzhen",
+    "cn-heyuan",
+    "cn-guangzhou",
+    "cn-chengdu",
+    "cn-hongkong",
+    "us-west-1",
+    "us-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "eu-central-1",
+    "eu-west-1",
+    "me-east-1",
+    "me-central-1",
+    "cn-hangzhou-finance",
+    "cn-shanghai-finance-1",
+    "cn-shenzhen-finance-1",
+    "cn-beijing-finance-1",
+];
+
+/// For a region id OSS does not list, the listed one closest to it (fewest single-character
+/// edits); `None` for a listed one.
+fn unknown_oss_region(region: &str) -> Option<&'static str> {
+    if OSS_REGIONS.contains(&region) {
+        return None;
+    }
+    OSS_REGIONS.into_iter().min_by_key(|known| edit_distance(region, known))
+}
+
+/// Levenshtein distance between two ASCII strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unknown_oss_regions_get_the_closest_known_one() {
+        assert_eq!(super::unknown_oss_region("cn-hangzhou"), None);
+        assert_eq!(super::unknown_oss_region("hangzhou"), Some("cn-hangzhou"));
+        assert_eq!(super::unknown_oss_region("cn-shangai"), Some("cn-shanghai"));
+        assert_eq!(super::unknown_oss_region("ap-southeast-10"), Some("ap-southeast-1"));
+    }
 }

@@ -383,3 +383,16 @@ fn short_and_long_help_describe_the_tool_alike() {
     assert!(short.starts_with("Serve Label Studio files"), "{short}");
     assert_eq!(short, first_line("--help"));
 }
+
+/// A region id OSS does not list (a typo) is accepted, with a warning naming the closest one.
+#[test]
+fn an_unknown_oss_region_is_warned_about() {
+    let env = [OSS[0], ("OSS_REGION", "hangzhou"), OSS[2], OSS[3]];
+    let out = cmd(&env).args(["sign", "oss://photos/k"]).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("OSS_REGION: \"hangzhou\" is not a known OSS region id; did you mean \"cn-hangzhou\"?"),
+        "{stderr}"
+    );
+}
