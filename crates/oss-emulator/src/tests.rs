@@ -86,6 +86,44 @@ fn hand_computed_oss4_query_both_addressing_styles() {
 }
 
 #[test]
+fn hand_computed_oss4_bucket_level_list() {
+    // Signature computed independently with Python's hmac/hashlib over the canonical request
+    // `GET\n/bkt/\nlist-type=2&max-keys=2&prefix=a%2Fb&<x-oss-* sorted>\n\n\nUNSIGNED-PAYLOAD`:
+    // OSS V4 signs the resource `/bkt/` for a bucket-level request, whatever the path says.
+    let creds = [cred("AK1", "SK1", None)];
+    let b = bucket("bkt", false);
+    let auth = "x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-date=20250601T120000Z&x-oss-expires=600\
+                &x-oss-credential=AK1%2F20250601%2Fcn-hangzhou%2Foss%2Faliyun_v4_request\
+                &x-oss-signature=1f6c457e40b01a5abb9d4162ec6b0125ff13e57b640bbb12915a6650c0f7aa1d";
+    let path_style = "oss-cn-hangzhou.aliyuncs.com";
+    // OpenDAL sends `/bkt` (no trailing slash) and leaves `/` unescaped in the query.
+    for (host, path) in [
+        (path_style, "/bkt/"),
+        (path_style, "/bkt"),
+        ("bkt.oss-cn-hangzhou.aliyuncs.com", "/"),
+    ] {
+        for query in [
+            "list-type=2&prefix=a%2Fb&max-keys=2",
+            "max-keys=2&prefix=a/b&list-type=2",
+        ] {
+            let req = parts("GET", host, &format!("{path}?{query}&{auth}"), &[]);
+            assert_eq!(
+                code(verify(&req, &creds, &b, at(T0 + 10))),
+                "OK",
+                "{host}{path}?{query}"
+            );
+        }
+    }
+    let req = parts(
+        "GET",
+        path_style,
+        &format!("/bkt?list-type=2&prefix=a/c&max-keys=2&{auth}"),
+        &[],
+    );
+    assert_eq!(code(verify(&req, &creds, &b, at(T0 + 10))), "SignatureDoesNotMatch");
+}
+
+#[test]
 fn oss4_query_time_region_and_token_rules() {
     let creds = [cred("AK1", "SK1", None)];
     let b = bucket("bkt", false);
