@@ -39,8 +39,15 @@ explicit default port (`https://host:443`) in the URL, ls-presign drops it; oss2
 into `http://`, ls-presign into `https://` (alibabacloud-oss-v2 agrees with ls-presign). Keys
 with `.`/`..` segments are left out too (docs/CONFIGURATION.md: no presigned URL can address them).
 
-Output: a unified diff per differing piece of each failing case, per-algorithm counts, then one
-line `conformance: N passed, M failed`. Exit status 1 when anything failed.
+Then, the other way round, the SDKs are the clients and the OSS emulator (`--emulator`, the
+`oss-emulator` crate's `serve` example) the server: `round_trip.py` puts tricky keys, lists them
+in pages (delimiter, prefix, start-after, encoded names), deletes them one by one and in batches,
+and sees a wrong secret refused, each SDK signing as it does by default (alibabacloud-oss-v2 OSS
+V4, oss2 OSS V1, boto3 SigV4). That part runs first, while the SDKs read the real clock.
+
+Output: a unified diff per differing piece of each failing case, per-algorithm counts, the round
+trip's count, then one line `conformance: N passed, M failed` counting both. Exit status 1 when
+anything failed.
 """
 
 from __future__ import annotations
@@ -85,6 +92,8 @@ import botocore.awsrequest  # noqa: E402
 import botocore.credentials  # noqa: E402
 import botocore.utils  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
+
+import round_trip  # noqa: E402  (beside this file; drives the OSS emulator with the same SDKs)
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 UTC = dt.timezone.utc
@@ -675,6 +684,8 @@ def compare(case: Case, want: Signed, got: dict) -> tuple[list[str], list[str]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "debug", "ls-presign"))
+    ap.add_argument("--emulator", default=os.path.join(ROOT, "target", "debug", "examples", "serve"),
+                    help="the OSS emulator's example binary, for the round trip")
     ap.add_argument("-k", "--filter", help="only cases whose id or description contains this")
     ap.add_argument("-j", "--jobs", type=int, default=max(4, 2 * (os.cpu_count() or 2)))
     ap.add_argument("-v", "--verbose", action="store_true", help="list every case")
@@ -683,23 +694,35 @@ def main() -> int:
 
     started = time.monotonic()
     cases = build_corpus()
-    if args.filter:
-        cases = [c for c in cases if args.filter in c.title()]
+    keep = (lambda title: args.filter in title) if args.filter else (lambda _: True)
+    cases = [c for c in cases if keep(c.title())]
+    trip_titles = [t for t in round_trip.titles() if keep(t)]
     if args.list:
-        for c in cases:
-            print(c.title())
-        print(f"{len(cases)} cases")
+        for title in [c.title() for c in cases] + trip_titles:
+            print(title)
+        print(f"{len(cases) + len(trip_titles)} cases")
         return 0
-    if not os.access(args.bin, os.X_OK):
-        print(f"conformance: {args.bin} is not an executable; build it first "
-              "(cargo build --locked --bin ls-presign)", file=sys.stderr)
-        return 2
+    for binary, build in [(args.bin, "--bin ls-presign"), (args.emulator, "-p oss-emulator --example serve")]:
+        if not os.access(binary, os.X_OK):
+            print(f"conformance: {binary} is not an executable; build it first "
+                  f"(cargo build --locked {build})", file=sys.stderr)
+            return 2
+
+    print(f"conformance: {len(cases) + len(trip_titles)} cases; SDKs alibabacloud-oss-v2 {oss.__version__ if hasattr(oss, '__version__') else '?'}, "
+          f"oss2 {oss2.__version__}, boto3 {boto3.__version__} (botocore {botocore.__version__})")
+
+    # First, while the SDKs still read the real clock (the presign cases pin it).
+    trip = round_trip.run(args.emulator, keep) if trip_titles else []
+    trip_failed = [(title, why) for title, why in trip if why is not None]
+    for title, why in trip:
+        if why is not None:
+            print(f"\nFAIL {title}\n    {why}")
+        elif args.verbose:
+            print(f"ok   {title}")
 
     _install_oss_v2_clock()
     _install_oss2_recorders()
     _install_botocore_recorders()
-    print(f"conformance: {len(cases)} cases; SDKs alibabacloud-oss-v2 {oss.__version__ if hasattr(oss, '__version__') else '?'}, "
-          f"oss2 {oss2.__version__}, boto3 {boto3.__version__} (botocore {botocore.__version__})")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # ls-presign runs in the pool while the SDKs (which need their clocks pinned one case at a
@@ -736,14 +759,17 @@ def main() -> int:
         print("\nnotes (not failures):")
         for n, k in sorted(all_notes.items()):
             print(f"  {k:3d} x {n}")
+    failed_titles += [title.split("]")[0][1:] for title, _ in trip_failed]
     if failed_titles:
         shown = ", ".join(failed_titles[:20]) + (" ..." if len(failed_titles) > 20 else "")
         print(f"\nfailed cases: {shown}")
-    passed = sum(p for p, _ in counts.values())
-    failed = sum(f for _, f in counts.values())
+    passed = sum(p for p, _ in counts.values()) + len(trip) - len(trip_failed)
+    failed = sum(f for _, f in counts.values()) + len(trip_failed)
     print(f"\nruntime {time.monotonic() - started:.1f}s")
     print("per algorithm: " + "; ".join(
         f"{a} vs {SDK_OF[a]} {p} passed, {f} failed" for a, (p, f) in counts.items()))
+    print(f"object round trip against the emulator: {len(trip) - len(trip_failed)} passed, "
+          f"{len(trip_failed)} failed")
     print(f"conformance: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use super::xml::Doc;
+
 /// An error answered the way OSS answers it: an HTTP status plus an XML `<Error>` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OssError {
@@ -37,24 +39,27 @@ impl OssError {
         Self::new(400, "InvalidArgument", message)
     }
 
+    /// `InvalidArgument` naming the query parameter at fault, as OSS answers one.
+    pub fn bad_parameter(name: &str, value: &str, message: impl Into<String>) -> Self {
+        Self::invalid_argument(message)
+            .with("ArgumentName", name)
+            .with("ArgumentValue", value)
+    }
+
     pub fn expired() -> Self {
         Self::access_denied("Request has expired.")
     }
 
     pub fn to_xml(&self, request_id: &str, host_id: &str) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n");
-        let mut element = |name: &str, value: &str| {
-            out.push_str(&format!("  <{name}>{}</{name}>\n", xml_escape(value)));
-        };
-        element("Code", self.code);
-        element("Message", &self.message);
-        element("RequestId", request_id);
-        element("HostId", host_id);
+        let mut doc = Doc::new("Error");
+        doc.element("Code", self.code)
+            .element("Message", &self.message)
+            .element("RequestId", request_id)
+            .element("HostId", host_id);
         for (name, value) in &self.details {
-            element(name, value);
+            doc.element(name, value);
         }
-        out.push_str("</Error>\n");
-        out
+        doc.finish()
     }
 }
 
@@ -65,21 +70,6 @@ impl fmt::Display for OssError {
 }
 
 impl std::error::Error for OssError {}
-
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,35 @@
-//! An in-process emulator of Aliyun OSS object access (GET/HEAD/PUT with OSS V4, OSS V1
-//! and AWS SigV4 signatures, ranges, conditional requests and bucket CORS), for tests and
-//! for the `demo` command.
+//! An in-process emulator of Aliyun OSS, for tests and for the `demo` command: what presigned
+//! links, imports and exports need, each request's signature checked (OSS V4 header and query
+//! auth, OSS V1, AWS SigV4) by a verifier written apart from the service's signer.
+//!
+//! - Objects: `GET`/`HEAD` (ranges, conditional requests, `response-*` overrides), `PUT`,
+//!   `DELETE` (204, also for a missing key). Keys are exact: blanks, `//`, `+`, `%`, `#`, `?`,
+//!   control characters and any Unicode round-trip through put, list and delete.
+//! - ListObjectsV2, `GET /?list-type=2`: `prefix`, `delimiter` (`CommonPrefixes`), `max-keys`
+//!   (default 100, 1 to 1000), `continuation-token`/`NextContinuationToken`, `start-after`,
+//!   `fetch-owner`, `encoding-type=url` (then `Key`, `Prefix`, `Delimiter`, `StartAfter` and the
+//!   tokens are percent-encoded), keys in UTF-8 byte order; `<ListBucketResult>` as OSS writes it.
+//! - DeleteMultipleObjects, `POST /?delete`: `<Delete>` body with `Quiet`, up to 1000 keys,
+//!   `Content-MD5` required and checked, `encoding-type=url` for the keys answered in
+//!   `<DeleteResult>` (request keys are literal, as the OSS SDKs send them).
+//! - Bucket CORS (preflights and response headers).
+//!
+//! Bucket-level requests are path style (`/bucket/?...`, or `/bucket?...` as OpenDAL sends them)
+//! or virtual-hosted (`bucket.host/?...`). Whatever the path, OSS V4 and V1 sign the resource
+//! `/bucket/` (the bucket and the empty key, as OSS canonicalizes it), so both paths verify against
+//! the SDKs' signatures; AWS SigV4 signs the path as sent. V4 signs every query parameter, SigV4
+//! too, V1 only its sub-resources (`delete` and `continuation-token` among them, not `list-type`,
+//! `prefix` or `max-keys`).
+//!
+//! `examples/serve.rs` runs one from the command line (the conformance suite drives it with the
+//! official SDKs).
 
 mod error;
+mod list;
 mod server;
 mod sign;
+mod store;
+mod xml;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -16,7 +41,10 @@ use bytes::Bytes;
 pub use error::OssError;
 pub use sign::{RequestParts, Target, decode_key, parse_query, resolve_target, verify};
 #[cfg(any(test, feature = "test-presigners"))]
-pub use sign::{presign_oss1_for_tests, presign_oss4_for_tests};
+pub use sign::{
+    TestRequest, presign_oss1_for_tests, presign_oss1_request_for_tests, presign_oss4_for_tests,
+    presign_oss4_request_for_tests,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct EmulatorConfig {
@@ -88,7 +116,7 @@ pub struct Stats {
 /// A running emulator; stop it with [`Emulator::stop`] (dropping it stops it too, without waiting).
 pub struct Emulator {
     port: u16,
-    store: Arc<server::Store>,
+    store: Arc<store::Store>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -118,7 +146,7 @@ impl Emulator {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| std::io::Error::other(format!("Emulator::start needs a tokio runtime: {e}")))?;
         let port = listener.local_addr()?.port();
-        let store = Arc::new(server::Store::default());
+        let store = Arc::new(store::Store::default());
         let state = actix_web::web::Data::new(server::State {
             buckets: config.buckets,
             credentials: config.credentials,
@@ -160,6 +188,11 @@ impl Emulator {
     /// Stores (or replaces) an object without going through HTTP.
     pub fn put_object(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) {
         self.store.put(bucket, key, body, content_type);
+    }
+
+    /// The bucket's keys, in the order a listing gives them.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        self.store.read(bucket, |objects| objects.keys().cloned().collect())
     }
 
     pub fn stats(&self) -> Stats {

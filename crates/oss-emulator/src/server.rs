@@ -1,22 +1,27 @@
-//! HTTP side: addressing, object store, conditional/range GETs, CORS, error bodies.
+//! HTTP side: addressing, routing, conditional/range GETs, deletes, CORS, error bodies.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use bytes::Bytes;
-use dashmap::DashMap;
 use md5::{Digest, Md5};
 
 use super::error::OssError;
-use super::sign::{RequestParts, decode_key, resolve_target, verify};
-use super::{BucketConfig, CorsRule, Credential, Stats};
+use super::list::{self, ListParams};
+use super::sign::{RequestParts, decode_key, encode, query_param, resolve_target, verify};
+use super::store::{Object, Store};
+use super::xml::{self, Doc};
+use super::{BucketConfig, CorsRule, Credential};
 
 const MAX_PUT_BYTES: usize = 256 * 1024 * 1024;
+/// A DeleteMultipleObjects body: 1000 keys of 1023 bytes, each character a reference at worst.
+const MAX_DELETE_BYTES: usize = 8 * 1024 * 1024;
+const MAX_DELETE_KEYS: usize = 1000;
 const EXPOSE_HEADERS: &str = "ETag, Content-Range, Content-Length, x-oss-request-id";
 const CORS_MAX_AGE: &str = "600";
 const CORS_DENIED: &str = "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Requet-Headers are not whitelisted by the resource's CORS spec.";
@@ -26,88 +31,6 @@ pub(super) struct State {
     pub credentials: Vec<Credential>,
     pub latency: Duration,
     pub store: Arc<Store>,
-}
-
-struct Object {
-    body: Bytes,
-    content_type: String,
-    md5: [u8; 16],
-    /// Whole seconds, since HTTP dates can't say more.
-    last_modified: SystemTime,
-}
-
-impl Object {
-    fn etag(&self) -> String {
-        format!("\"{}\"", hex::encode_upper(self.md5))
-    }
-}
-
-#[derive(Default)]
-pub(super) struct Store {
-    objects: DashMap<(String, String), Arc<Object>>,
-    gets: DashMap<(String, String), u64>,
-    objects_served: AtomicU64,
-    bytes_served: AtomicU64,
-    forbidden: AtomicU64,
-    not_modified: AtomicU64,
-    received: AtomicU64,
-    requests: AtomicU64,
-}
-
-impl Store {
-    pub fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let object = Object {
-            md5: Md5::digest(&body).into(),
-            body,
-            content_type: content_type.to_string(),
-            last_modified: UNIX_EPOCH + Duration::from_secs(secs),
-        };
-        self.objects
-            .insert((bucket.to_string(), key.to_string()), Arc::new(object));
-    }
-
-    fn get(&self, bucket: &str, key: &str) -> Option<Arc<Object>> {
-        self.objects
-            .get(&(bucket.to_string(), key.to_string()))
-            .map(|o| o.value().clone())
-    }
-
-    pub fn stats(&self) -> Stats {
-        Stats {
-            received: self.received.load(Ordering::Relaxed),
-            objects_served: self.objects_served.load(Ordering::Relaxed),
-            bytes_served: self.bytes_served.load(Ordering::Relaxed),
-            forbidden: self.forbidden.load(Ordering::Relaxed),
-            not_modified: self.not_modified.load(Ordering::Relaxed),
-        }
-    }
-
-    pub fn gets_of(&self, bucket: &str, key: &str) -> u64 {
-        self.gets
-            .get(&(bucket.to_string(), key.to_string()))
-            .map(|n| *n)
-            .unwrap_or(0)
-    }
-
-    fn record_served(&self, bucket: &str, key: &str, bytes: usize) {
-        self.objects_served.fetch_add(1, Ordering::Relaxed);
-        self.bytes_served.fetch_add(bytes as u64, Ordering::Relaxed);
-        *self.gets.entry((bucket.to_string(), key.to_string())).or_insert(0) += 1;
-    }
-
-    /// 24 uppercase hex digits, like OSS request ids.
-    fn request_id(&self) -> String {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        format!("{:016X}{:08X}", secs, n & 0xFFFF_FFFF)
-    }
 }
 
 struct Reply {
@@ -130,14 +53,19 @@ impl Reply {
         self
     }
 
+    fn xml(status: u16, body: String) -> Self {
+        let mut reply = Reply::new(status).header("Content-Type", "application/xml");
+        reply.body = Bytes::from(body);
+        reply
+    }
+
     fn error(err: &OssError, request_id: &str, host_id: &str) -> Self {
-        let mut reply = Reply::new(err.status).header("Content-Type", "application/xml");
+        let mut reply = Reply::xml(err.status, err.to_xml(request_id, host_id));
         if err.code == "InvalidRange"
             && let Some(len) = err.detail("ActualObjectSize")
         {
             reply = reply.header("Content-Range", format!("bytes */{len}"));
         }
-        reply.body = Bytes::from(err.to_xml(request_id, host_id));
         reply
     }
 
@@ -207,7 +135,7 @@ pub(super) async fn handle(req: HttpRequest, payload: web::Payload, state: web::
             Err(err) => Reply::error(&err, &request_id, &parts.host),
         },
         Some(bucket) => {
-            let result = object_request(&state, bucket, &parts, payload).await;
+            let result = signed_request(&state, bucket, &parts, payload).await;
             let mut reply = result.unwrap_or_else(|err| {
                 if err.status >= 500 {
                     log::warn!("OSS emulator: {err}");
@@ -282,58 +210,146 @@ fn preflight(bucket: &BucketConfig, parts: &RequestParts) -> Result<Reply, OssEr
     Ok(reply)
 }
 
-async fn object_request(
+async fn signed_request(
     state: &State,
     bucket: &BucketConfig,
     parts: &RequestParts,
     payload: web::Payload,
 ) -> Result<Reply, OssError> {
-    if !matches!(parts.method.as_str(), "GET" | "HEAD" | "PUT") {
-        return Err(OssError::new(
-            405,
-            "MethodNotAllowed",
-            "The specified method is not allowed against this resource.",
-        )
-        .with("Method", parts.method.clone())
-        .with("ResourceType", "Object"));
+    if !matches!(parts.method.as_str(), "GET" | "HEAD" | "PUT" | "DELETE" | "POST") {
+        return Err(method_not_allowed(parts));
     }
     verify(parts, &state.credentials, bucket, chrono::Utc::now())?;
     let target = resolve_target(&parts.host, &parts.path, |b| b == bucket.name)
         .ok_or_else(|| OssError::new(404, "NoSuchBucket", "The specified bucket does not exist."))?;
     let key = decode_key(target.raw_key)?;
-    if key.is_empty() {
-        return Err(OssError::new(
+    let query = parts.query_pairs();
+    let has = |name: &str| query_param(&query, name).is_some();
+    match (parts.method.as_str(), key.is_empty()) {
+        ("GET", true) if has("list-type") => list_objects(state, bucket, &query),
+        ("POST", true) if has("delete") => {
+            let body = read_body(payload, MAX_DELETE_BYTES).await?;
+            delete_objects(state, bucket, parts, &query, &body)
+        }
+        (_, true) => Err(OssError::new(
             501,
             "NotImplemented",
-            "Bucket-level operations are not supported by the emulator.",
-        ));
+            "The emulator answers only ListObjectsV2 and DeleteMultipleObjects on a bucket.",
+        )),
+        ("PUT", false) => {
+            let body = read_body(payload, MAX_PUT_BYTES).await?;
+            let content_type = parts.header("content-type").unwrap_or("application/octet-stream");
+            let object = state.store.put(&bucket.name, &key, body, content_type);
+            Ok(Reply::new(200).header("ETag", object.etag()))
+        }
+        ("DELETE", false) => {
+            state.store.delete(&bucket.name, &key);
+            Ok(Reply::new(204))
+        }
+        ("POST", false) => Err(method_not_allowed(parts)),
+        _ => {
+            let object = state.store.get(&bucket.name, &key).ok_or_else(|| {
+                OssError::new(404, "NoSuchKey", "The specified key does not exist.").with("Key", key.clone())
+            })?;
+            get_object(state, bucket, &key, parts, &object)
+        }
     }
-    if parts.method == "PUT" {
-        let body = payload
-            .to_bytes_limited(MAX_PUT_BYTES)
-            .await
-            .map_err(|_| {
-                OssError::new(
-                    400,
-                    "EntityTooLarge",
-                    "Your proposed upload exceeds the maximum allowed object size.",
-                )
-            })?
-            .map_err(|e| OssError::new(400, "IncompleteBody", format!("Reading the body failed: {e}")))?;
-        let content_type = parts.header("content-type").unwrap_or("application/octet-stream");
-        state.store.put(&bucket.name, &key, body, content_type);
-        let etag = state
-            .store
-            .get(&bucket.name, &key)
-            .map(|o| o.etag())
-            .unwrap_or_default();
-        return Ok(Reply::new(200).header("ETag", etag));
+}
+
+fn method_not_allowed(parts: &RequestParts) -> OssError {
+    OssError::new(
+        405,
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+    )
+    .with("Method", parts.method.clone())
+    .with("ResourceType", "Object")
+}
+
+async fn read_body(payload: web::Payload, limit: usize) -> Result<Bytes, OssError> {
+    payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| {
+            OssError::new(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed object size.",
+            )
+        })?
+        .map_err(|e| OssError::new(400, "IncompleteBody", format!("Reading the body failed: {e}")))
+}
+
+fn list_objects(state: &State, bucket: &BucketConfig, query: &[(String, String)]) -> Result<Reply, OssError> {
+    let params = ListParams::parse(query)?;
+    let body = state.store.read(&bucket.name, |objects| {
+        list::render(&bucket.name, &params, &list::page(objects, &params))
+    });
+    Ok(Reply::xml(200, body))
+}
+
+/// DeleteMultipleObjects: `POST /?delete` with `<Delete><Quiet/><Object><Key/></Object>..</Delete>`.
+/// Every listed key counts as deleted, there or not, as in OSS; quiet mode answers no body.
+/// `encoding-type=url` encodes the keys answered; those in the request stay literal (both OSS
+/// SDKs send that parameter with raw, XML-escaped keys).
+fn delete_objects(
+    state: &State,
+    bucket: &BucketConfig,
+    parts: &RequestParts,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Result<Reply, OssError> {
+    let url_encoded = list::url_encoding(query)?;
+    let md5 = parts.header("content-md5").ok_or_else(|| {
+        OssError::new(400, "MissingArgument", "Missing Some Required Arguments.").with("ArgumentName", "Content-MD5")
+    })?;
+    if md5.trim() != base64::engine::general_purpose::STANDARD.encode(Md5::digest(body)) {
+        return Err(
+            OssError::new(400, "InvalidDigest", "The Content-MD5 you specified is not valid.").with("Content-MD5", md5),
+        );
     }
-    let object = state
-        .store
-        .get(&bucket.name, &key)
-        .ok_or_else(|| OssError::new(404, "NoSuchKey", "The specified key does not exist.").with("Key", key.clone()))?;
-    get_object(state, bucket, &key, parts, &object)
+    let malformed = |why: &str| {
+        OssError::new(
+            400,
+            "MalformedXML",
+            format!(
+                "The XML you provided was not well-formed or did not validate against our published schema: {why}."
+            ),
+        )
+    };
+    let doc = std::str::from_utf8(body).map_err(|_| malformed("not UTF-8"))?;
+    let root = xml::parse(doc).map_err(malformed)?;
+    if root.name != "Delete" {
+        return Err(malformed("the root element is not Delete"));
+    }
+    let quiet = match root.child("Quiet").map(|q| q.text.trim()) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(malformed("Quiet is neither true nor false")),
+    };
+    let keys = root
+        .all("Object")
+        .map(|o| o.child("Key").map(|k| k.text.as_str()).filter(|k| !k.is_empty()))
+        .collect::<Option<Vec<&str>>>()
+        .ok_or_else(|| malformed("an Object without a Key"))?;
+    if keys.is_empty() || keys.len() > MAX_DELETE_KEYS {
+        return Err(malformed("between 1 and 1000 objects are needed"));
+    }
+    for key in &keys {
+        state.store.delete(&bucket.name, key);
+    }
+    if quiet {
+        return Ok(Reply::new(200));
+    }
+    let mut doc = Doc::new("DeleteResult");
+    if url_encoded {
+        doc.element("EncodingType", "url");
+    }
+    for key in keys {
+        let key = if url_encoded { encode(key) } else { key.to_string() };
+        doc.open("Deleted").element("Key", &key).close();
+    }
+    Ok(Reply::xml(200, doc.finish()))
 }
 
 fn get_object(
@@ -372,7 +388,7 @@ fn get_object(
     };
 
     let query = parts.query_pairs();
-    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let param = |name: &str| query_param(&query, name).map(str::to_string);
     let mut reply = validators(Reply::new(status))
         .header(
             "Content-Type",

@@ -144,21 +144,30 @@ impl RequestParts {
         (!values.is_empty()).then(|| values.join(","))
     }
 
-    /// Query parameters, percent-decoded (`+` stays a literal plus).
+    /// Query parameters, decoded (see [`parse_query`]).
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         parse_query(&self.query)
     }
 }
 
+/// Query parameters, percent-decoded, with `+` read as a space as in any form-encoded query:
+/// oss2 sends its parameters through `requests`, which writes a space in a prefix as `+`.
+/// (A `+` in the path stays a plus; signers write a literal plus in a query as `%2B`.)
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| decode_lossy(&s.replace('+', " "));
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_lossy(k), decode_lossy(v))
+            (decode(k), decode(v))
         })
         .collect()
+}
+
+/// The first value of a decoded query parameter.
+pub(super) fn query_param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn decode_lossy(s: &str) -> String {
@@ -203,7 +212,8 @@ pub fn decode_key(raw_key: &str) -> Result<String, OssError> {
         .map_err(|_| OssError::new(400, "InvalidObjectName", "The object name is not valid UTF-8."))
 }
 
-fn encode(s: &str) -> String {
+/// Percent-encodes all but RFC 3986 unreserved characters (also how `encoding-type=url` answers).
+pub(super) fn encode(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
@@ -328,7 +338,7 @@ impl<'a> Scope<'a> {
 
 impl Ctx<'_> {
     fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        query_param(self.query, name)
     }
 
     fn require_param(&self, name: &str) -> Result<&str, OssError> {
@@ -858,30 +868,8 @@ pub fn presign_oss4_for_tests(
     signed_at: DateTime<Utc>,
     expires_secs: i64,
 ) -> Result<String, OssError> {
-    let date = signed_at.format(ISO8601_BASIC).to_string();
-    let day = &date[..8];
-    let scope = format!("{day}/{}/oss/aliyun_v4_request", bucket.region);
-    let mut query = vec![
-        ("x-oss-signature-version".to_string(), OSS4_ALGORITHM.to_string()),
-        ("x-oss-date".to_string(), date.clone()),
-        ("x-oss-expires".to_string(), expires_secs.to_string()),
-        (
-            "x-oss-credential".to_string(),
-            format!("{}/{scope}", cred.access_key_id),
-        ),
-    ];
-    if let Some(token) = &cred.security_token {
-        query.push(("x-oss-security-token".to_string(), token.clone()));
-    }
-    let canonical = oss4_canonical_request(method, &bucket.name, key, &query, &[], &[]);
-    let string_to_sign = oss4_string_to_sign(&date, &scope, &canonical);
-    let signature = oss4_signature(&cred.access_key_secret, day, &bucket.region, &string_to_sign)?;
-    query.push(("x-oss-signature".to_string(), signature));
-    Ok(format!(
-        "{}?{}",
-        object_path(&bucket.name, key, virtual_hosted),
-        encode_query(&query)
-    ))
+    let req = TestRequest::new(method, key);
+    presign_oss4_request_for_tests(cred, bucket, virtual_hosted, &req, signed_at, expires_secs)
 }
 
 /// Test helper: a path-and-query presigned with OSS V1 (`Expires` is unix seconds).
@@ -894,18 +882,109 @@ pub fn presign_oss1_for_tests(
     key: &str,
     expires_at: i64,
 ) -> Result<String, OssError> {
-    let mut query = Vec::new();
+    presign_oss1_request_for_tests(cred, bucket, virtual_hosted, &TestRequest::new(method, key), expires_at)
+}
+
+/// What a test presigns beyond method and key: more query parameters and the headers it will
+/// send (V4 signs `content-md5`, `content-type` and `x-oss-*` ones; V1 the first two).
+#[cfg(any(test, feature = "test-presigners"))]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestRequest {
+    pub method: String,
+    /// Empty for a bucket-level request.
+    pub key: String,
+    /// Decoded names and values.
+    pub query: Vec<(String, String)>,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+}
+
+#[cfg(any(test, feature = "test-presigners"))]
+impl TestRequest {
+    pub fn new(method: &str, key: &str) -> TestRequest {
+        TestRequest {
+            method: method.to_string(),
+            key: key.to_string(),
+            ..TestRequest::default()
+        }
+    }
+
+    pub fn param(mut self, name: &str, value: &str) -> TestRequest {
+        self.query.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> TestRequest {
+        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+}
+
+/// Test helper: [`presign_oss4_for_tests`] for any [`TestRequest`].
+#[cfg(any(test, feature = "test-presigners"))]
+pub fn presign_oss4_request_for_tests(
+    cred: &Credential,
+    bucket: &BucketConfig,
+    virtual_hosted: bool,
+    req: &TestRequest,
+    signed_at: DateTime<Utc>,
+    expires_secs: i64,
+) -> Result<String, OssError> {
+    let date = signed_at.format(ISO8601_BASIC).to_string();
+    let day = &date[..8];
+    let scope = format!("{day}/{}/oss/aliyun_v4_request", bucket.region);
+    let mut query = req.query.clone();
+    query.extend([
+        ("x-oss-signature-version".to_string(), OSS4_ALGORITHM.to_string()),
+        ("x-oss-date".to_string(), date.clone()),
+        ("x-oss-expires".to_string(), expires_secs.to_string()),
+        (
+            "x-oss-credential".to_string(),
+            format!("{}/{scope}", cred.access_key_id),
+        ),
+    ]);
+    if let Some(token) = &cred.security_token {
+        query.push(("x-oss-security-token".to_string(), token.clone()));
+    }
+    let canonical = oss4_canonical_request(&req.method, &bucket.name, &req.key, &query, &req.headers, &[]);
+    let string_to_sign = oss4_string_to_sign(&date, &scope, &canonical);
+    let signature = oss4_signature(&cred.access_key_secret, day, &bucket.region, &string_to_sign)?;
+    query.push(("x-oss-signature".to_string(), signature));
+    Ok(format!(
+        "{}?{}",
+        object_path(&bucket.name, &req.key, virtual_hosted),
+        encode_query(&query)
+    ))
+}
+
+/// Test helper: [`presign_oss1_for_tests`] for any [`TestRequest`].
+#[cfg(any(test, feature = "test-presigners"))]
+pub fn presign_oss1_request_for_tests(
+    cred: &Credential,
+    bucket: &BucketConfig,
+    virtual_hosted: bool,
+    req: &TestRequest,
+    expires_at: i64,
+) -> Result<String, OssError> {
+    let mut query = req.query.clone();
     if let Some(token) = &cred.security_token {
         query.push(("security-token".to_string(), token.clone()));
     }
-    let sts = oss1_string_to_sign(method, &[], &expires_at.to_string(), &bucket.name, key, &query);
+    let sts = oss1_string_to_sign(
+        &req.method,
+        &req.headers,
+        &expires_at.to_string(),
+        &bucket.name,
+        &req.key,
+        &query,
+    );
     let signature = hmac_sha1_base64(cred.access_key_secret.as_bytes(), sts.as_bytes())?;
     query.push(("OSSAccessKeyId".to_string(), cred.access_key_id.clone()));
     query.push(("Expires".to_string(), expires_at.to_string()));
     query.push(("Signature".to_string(), signature));
     Ok(format!(
         "{}?{}",
-        object_path(&bucket.name, key, virtual_hosted),
+        object_path(&bucket.name, &req.key, virtual_hosted),
         encode_query(&query)
     ))
 }

@@ -2,6 +2,8 @@ use super::*;
 use chrono::{DateTime, Utc};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+mod bucket_ops;
+
 const T0: i64 = 1_748_779_200; // 2025-06-01T12:00:00Z
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -81,6 +83,44 @@ fn hand_computed_oss4_query_both_addressing_styles() {
         err.detail("StringToSign")
             .is_some_and(|s| s.starts_with("OSS4-HMAC-SHA256\n"))
     );
+}
+
+#[test]
+fn hand_computed_oss4_bucket_level_list() {
+    // Signature computed independently with Python's hmac/hashlib over the canonical request
+    // `GET\n/bkt/\nlist-type=2&max-keys=2&prefix=a%2Fb&<x-oss-* sorted>\n\n\nUNSIGNED-PAYLOAD`:
+    // OSS V4 signs the resource `/bkt/` for a bucket-level request, whatever the path says.
+    let creds = [cred("AK1", "SK1", None)];
+    let b = bucket("bkt", false);
+    let auth = "x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-date=20250601T120000Z&x-oss-expires=600\
+                &x-oss-credential=AK1%2F20250601%2Fcn-hangzhou%2Foss%2Faliyun_v4_request\
+                &x-oss-signature=1f6c457e40b01a5abb9d4162ec6b0125ff13e57b640bbb12915a6650c0f7aa1d";
+    let path_style = "oss-cn-hangzhou.aliyuncs.com";
+    // OpenDAL sends `/bkt` (no trailing slash) and leaves `/` unescaped in the query.
+    for (host, path) in [
+        (path_style, "/bkt/"),
+        (path_style, "/bkt"),
+        ("bkt.oss-cn-hangzhou.aliyuncs.com", "/"),
+    ] {
+        for query in [
+            "list-type=2&prefix=a%2Fb&max-keys=2",
+            "max-keys=2&prefix=a/b&list-type=2",
+        ] {
+            let req = parts("GET", host, &format!("{path}?{query}&{auth}"), &[]);
+            assert_eq!(
+                code(verify(&req, &creds, &b, at(T0 + 10))),
+                "OK",
+                "{host}{path}?{query}"
+            );
+        }
+    }
+    let req = parts(
+        "GET",
+        path_style,
+        &format!("/bkt?list-type=2&prefix=a/c&max-keys=2&{auth}"),
+        &[],
+    );
+    assert_eq!(code(verify(&req, &creds, &b, at(T0 + 10))), "SignatureDoesNotMatch");
 }
 
 #[test]
@@ -570,8 +610,9 @@ async fn server_end_to_end() {
     let resp = http.get(format!("{base}/nobucket/x")).send().await.expect("no bucket");
     assert_eq!(resp.status(), 404);
     assert!(resp.text().await.expect("xml").contains("NoSuchBucket"));
+    // The method is signed: a GET URL does not allow DELETE.
     let resp = http.delete(&url).send().await.expect("delete");
-    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.status(), 403);
 
     // Signed PUT stores an object.
     let put = presign_oss4_for_tests(&sts, &media, false, "PUT", "up/new file.json", now, 300).expect("sign");
@@ -591,7 +632,7 @@ async fn server_end_to_end() {
     assert_eq!(emu.gets_of("media", key), 6);
     assert_eq!(stats.objects_served, 8);
     assert_eq!(stats.bytes_served, 10 + 4 + 3 + 1 + 10 + 10 + 10 + 7);
-    assert_eq!(stats.forbidden, 4);
+    assert_eq!(stats.forbidden, 5);
     emu.stop().await;
 }
 
