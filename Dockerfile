@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # ls-presign container: build with the pinned lock file, run as a non-root user on a slim base.
 
+# The latest stable Rust: the workspace needs 1.91 or later (OpenDAL 0.59).
 FROM rust:1-bookworm AS builder
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them: placeholder sources for both workspace

@@ -24,6 +24,8 @@ pub enum CommandError {
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
     #[error(transparent)]
+    StorageSetup(#[from] crate::storage::SetupError),
+    #[error(transparent)]
     Resolve(#[from] crate::resolve::ResolveError),
     #[error(transparent)]
     Rewrite(#[from] crate::resolve::RewriteError),

@@ -16,7 +16,7 @@ use crate::error_code::ErrorCode;
 use crate::link::{LinkError, LinkSigner};
 use crate::metrics::Metrics;
 use crate::rewrite::{Document, JsonError};
-use crate::storage::{Storage, StorageError, Storages};
+use crate::storage::{SetupError, Storage, StorageError, Storages};
 use crate::uri::StorageUri;
 
 /// What a reference becomes in a rewrite.
@@ -124,7 +124,7 @@ pub enum Opened {
 
 impl Resolver {
     /// A resolver with storages and metrics of its own (the command-line tools).
-    pub fn new(config: &Config) -> Result<Resolver, reqwest::Error> {
+    pub fn new(config: &Config) -> Result<Resolver, SetupError> {
         let storages = Storages::new(config.storages.list.clone())?;
         Ok(Self::sharing(config, Arc::new(storages), Arc::default()))
     }

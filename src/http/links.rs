@@ -4,13 +4,12 @@
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::TryStreamExt;
 
 use super::common::within_deadline;
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::state::AppState;
 use crate::resolve::Opened;
-use crate::storage::ReadOptions;
+use crate::storage::{PASSED_ON, ReadOptions};
 use crate::uri::StorageUri;
 
 /// `GET|HEAD /r/{token}`.
@@ -48,42 +47,29 @@ async fn proxy(state: &AppState, req: &HttpRequest, uri: &StorageUri) -> Result<
         range: header_of(header::RANGE),
         if_none_match: header_of(header::IF_NONE_MATCH),
         if_modified_since: header_of(header::IF_MODIFIED_SINCE),
-        origin: None,
     };
     let upstream = state.storages.read(uri, &opts).await?;
-    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status = StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = HttpResponse::build(status);
-    for name in [
-        "content-type",
-        "content-range",
-        "etag",
-        "last-modified",
-        "accept-ranges",
-        "cache-control",
-        "content-disposition",
-    ] {
+    for name in PASSED_ON {
         if let Some(v) = upstream
-            .headers()
+            .headers
             .get(name)
             .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
         {
             resp.insert_header((name, v));
         }
     }
-    if !upstream.headers().contains_key("cache-control") {
+    if !upstream.headers.contains_key("cache-control") {
         resp.insert_header((header::CACHE_CONTROL, "private, no-cache"));
     }
-    // From the header: for a HEAD response the client's body-length hint is 0.
-    let length = upstream
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if let Some(len) = length.filter(|_| status != StatusCode::NOT_MODIFIED) {
+    // The declared length, not the body's: a HEAD has no body but keeps the object's length.
+    if let Some(len) = upstream.content_length().filter(|_| status != StatusCode::NOT_MODIFIED) {
         resp.no_chunking(len);
     }
     if opts.method_head || status == StatusCode::NOT_MODIFIED {
         // An empty stream with the declared length: HEAD keeps the object's Content-Length.
         return Ok(resp.streaming(futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
     }
-    Ok(resp.streaming(upstream.bytes_stream().map_err(|e| e.without_url())))
+    Ok(resp.streaming(upstream.body))
 }

@@ -73,6 +73,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::SetupError),
     #[error("cannot start the server: {0}")]
     Server(std::io::Error),
 }

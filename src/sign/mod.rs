@@ -23,8 +23,8 @@ mod sdk_vectors;
 pub use aws_v4::AwsV4;
 pub use oss_v1::OssV1;
 pub use oss_v4::OssV4;
-pub use request::{Credentials, MAX_TTL_SECS, Presigned, Request};
-pub use url::{Addressing, Target};
+pub use request::{Credentials, HeaderRequest, MAX_TTL_SECS, Presigned, Request};
+pub use url::{Addressing, Target, encode, push_encoded};
 
 /// Which algorithm signs a storage's URLs.
 #[derive(Debug)]

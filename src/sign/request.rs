@@ -53,6 +53,22 @@ pub struct Request<'a> {
     pub expires_in: u64,
 }
 
+/// What to sign in a request's headers (the service's own reads), as the store will see it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderRequest<'a> {
+    pub method: &'a str,
+    pub bucket: &'a str,
+    /// The object key, decoded; empty for a bucket-level request.
+    pub key: &'a str,
+    /// The query's parameters, decoded.
+    pub query: &'a [(String, String)],
+    /// The headers the request already carries, names in lowercase: the signer picks those its
+    /// algorithm signs.
+    pub headers: &'a [(String, String)],
+    /// Signing time, Unix seconds.
+    pub signed_at: i64,
+}
+
 /// A presigned URL with the pieces that produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presigned {

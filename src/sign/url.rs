@@ -83,7 +83,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove
 const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// Percent-encodes a query name or value: only unreserved characters stay.
-pub(super) fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
@@ -128,7 +128,7 @@ impl UrlStart {
 
 /// Appends the object key `s` percent-encoded for a URL path (see [`PATH`]), without an
 /// intermediate string.
-pub(super) fn push_encoded(out: &mut String, s: &str) {
+pub fn push_encoded(out: &mut String, s: &str) {
     for chunk in utf8_percent_encode(s, PATH) {
         out.push_str(chunk);
     }
