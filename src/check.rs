@@ -29,7 +29,11 @@ pub async fn run(object: Option<String>) -> CommandResult {
     let config = match Config::load(&Env::process()) {
         Ok(c) => c,
         Err(e) => {
-            r.line(false, "configuration", e);
+            // Every problem on a line of its own, all in one run.
+            for problem in e.to_string().lines() {
+                r.line(false, "configuration", problem);
+            }
+            println!("{} failed", checks(r.failed));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -89,8 +93,7 @@ pub async fn run(object: Option<String>) -> CommandResult {
     }
     match r.failed {
         0 => println!("all checks passed"),
-        1 => println!("1 check failed"),
-        n => println!("{n} checks failed"),
+        n => println!("{} failed", checks(n)),
     }
     Ok(if r.failed == 0 {
         ExitCode::SUCCESS
@@ -138,5 +141,14 @@ async fn check_object(r: &mut Report, storages: &Storages, object: &str) {
             );
         }
         Err(e) => r.line(false, "bucket CORS after a redirect", e),
+    }
+}
+
+/// "1 check", "2 checks".
+fn checks(n: usize) -> String {
+    if n == 1 {
+        "1 check".to_owned()
+    } else {
+        format!("{n} checks")
     }
 }

@@ -144,19 +144,28 @@ pub fn main() -> ExitCode {
                 project,
                 dry_run,
                 page_size,
-            } => crate::sync::run(load_config()?, project, dry_run, page_size).await,
+            } => crate::sync::run(load_config_with_keys()?, project, dry_run, page_size).await,
         }
     });
     result.unwrap_or_else(fail)
 }
 
 fn fail(e: CommandError) -> ExitCode {
-    eprintln!("ls-presign: {e}");
+    // Several configuration problems come one to a line.
+    for line in e.to_string().lines() {
+        eprintln!("ls-presign: {line}");
+    }
     ExitCode::FAILURE
 }
 
 fn load_config() -> Result<Config, CommandError> {
     Ok(Config::load(&Env::process())?)
+}
+
+/// The configuration of a command that signs tokens or links: a missing `LS_PRESIGN_SECRET`
+/// comes with every other problem.
+fn load_config_with_keys() -> Result<Config, CommandError> {
+    Ok(Config::load_with_keys(&Env::process())?)
 }
 
 /// The configuration of a command that needs a storage to work on.
@@ -169,7 +178,7 @@ fn load_storage_config() -> Result<Config, CommandError> {
 }
 
 async fn serve() -> CommandResult {
-    let config = load_config()?;
+    let config = load_config_with_keys()?;
     if config.storages.list.is_empty() {
         log::warn!("{NO_STORAGE}; until then every reference is skipped");
     }
@@ -276,7 +285,7 @@ async fn rewrite(file: Option<PathBuf>, mode: Option<RewriteAs>) -> CommandResul
 }
 
 fn token(scope: crate::auth::Scope, ttl: &str, sub: &str) -> CommandResult {
-    let config = load_config()?;
+    let config = load_config_with_keys()?;
     let ttl = crate::auth::parse_duration(ttl).map_err(|e| CommandError::Argument(format!("--ttl {e}")))?;
     let auth = crate::auth::Authenticator::new(config.keys.api_keys()?, None);
     let token = auth.mint(sub, scope, crate::time::now(), ttl).ok_or(CommandError::Missing(

@@ -16,6 +16,7 @@ mod writeback;
 
 pub use env::Env;
 pub use error::ConfigError;
+use error::Problems;
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
 pub use server::{CorsOrigin, ServerConfig};
@@ -37,14 +38,44 @@ impl Config {
     /// Loads and validates the configuration from `env` (and the TOML file it names).
     pub fn load(env: &Env<'_>) -> Result<Config, ConfigError> {
         // Keys first: whether TLS is served decides the default public URL's scheme.
-        let keys = KeysConfig::load(env)?;
-        Ok(Config {
-            server: ServerConfig::load(env, keys.tls.is_some())?,
-            storages: StoragesConfig::load(env)?,
-            keys,
-            label_studio: LabelStudioConfig::load(env)?,
-            writeback: WritebackConfig::load(env)?,
-        })
+        let mut problems = Problems::default();
+        let keys = problems.take(KeysConfig::load(env));
+        let tls = keys.as_ref().is_some_and(|k| k.tls.is_some());
+        let server = problems.take(ServerConfig::load(env, tls));
+        let storages = problems.take(StoragesConfig::load(env));
+        let label_studio = problems.take(LabelStudioConfig::load(env));
+        let writeback = problems.take(WritebackConfig::load(env));
+        match (keys, server, storages, label_studio, writeback) {
+            (Some(keys), Some(server), Some(storages), Some(label_studio), Some(writeback)) => Ok(Config {
+                server,
+                storages,
+                keys,
+                label_studio,
+                writeback,
+            }),
+            _ => Err(problems.into_error("configuration")),
+        }
+    }
+
+    /// [`Config::load`] for a command that signs API tokens or links (`serve`, `sync`, `token`):
+    /// a missing `LS_PRESIGN_SECRET` is reported with every other problem.
+    pub fn load_with_keys(env: &Env<'_>) -> Result<Config, ConfigError> {
+        let keys_missing = |config: &Config| config.keys.api_keys().err();
+        match Config::load(env) {
+            Ok(config) => match keys_missing(&config) {
+                None => Ok(config),
+                Some(e) => Err(e),
+            },
+            Err(mut e) => {
+                // The keys section alone says whether the secret is there.
+                if let Ok(keys) = KeysConfig::load(env)
+                    && let Err(missing) = keys.api_keys()
+                {
+                    e.also.push(missing);
+                }
+                Err(e)
+            }
+        }
     }
 }
 

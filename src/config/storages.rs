@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::env::Env;
-use super::error::{ConfigError, err};
+use super::error::{ConfigError, Problems, err};
 use crate::choice;
 use crate::sign::{Addressing, Credentials, MAX_TTL_SECS, Target};
 use crate::uri::{Scheme, valid_bucket};
@@ -26,39 +26,45 @@ pub struct StoragesConfig {
 
 impl StoragesConfig {
     pub(super) fn load(env: &Env<'_>) -> Result<StoragesConfig, ConfigError> {
+        let mut problems = Problems::default();
         let defaults = Defaults {
-            mode: env.choice("LS_PRESIGN_MODE")?.unwrap_or(StorageMode::Presign),
-            ttl: env.parse("LS_PRESIGN_TTL")?.unwrap_or(3600),
-            window: env.parse("LS_PRESIGN_WINDOW")?,
+            mode: problems
+                .take(env.choice("LS_PRESIGN_MODE"))
+                .flatten()
+                .unwrap_or(StorageMode::Presign),
+            ttl: problems.take(env.parse("LS_PRESIGN_TTL")).flatten().unwrap_or(3600),
+            window: problems.take(env.parse("LS_PRESIGN_WINDOW")).flatten(),
         };
         let mut list = Vec::new();
         for scheme in Scheme::ALL {
             if let Some(raw) = raw_from_env(env, scheme) {
-                list.push(build_storage(raw, &defaults, &Source::Env(scheme))?);
+                list.extend(problems.take(build_storage(raw, &defaults, &Source::Env(scheme))));
             }
         }
-        if let Some(path) = env.get("LS_PRESIGN_CONFIG") {
-            for (i, raw) in read_file(Path::new(&path))?.storage.into_iter().enumerate() {
-                list.push(build_storage(
-                    raw,
-                    &defaults,
-                    &Source::File(format!("{path}: storage[{i}].")),
-                )?);
+        if let Some(path) = env.get("LS_PRESIGN_CONFIG")
+            && let Some(file) = problems.take(read_file(Path::new(&path)))
+        {
+            for (i, raw) in file.storage.into_iter().enumerate() {
+                let src = Source::File(format!("{path}: storage[{i}]."));
+                list.extend(problems.take(build_storage(raw, &defaults, &src)));
             }
         }
         let mut seen = HashMap::new();
         for s in &list {
             if seen.insert((s.scheme, s.bucket.clone()), ()).is_some() {
-                return Err(err(
+                problems.push(err(
                     format!("{}://{}", s.scheme, s.bucket),
                     "this bucket is configured twice",
                 ));
             }
         }
+        let cache_max_entries = problems.take(env.parse("LS_PRESIGN_CACHE_MAX_ENTRIES")).flatten();
+        let inline_max_bytes = problems.take(env.parse("LS_PRESIGN_INLINE_MAX_BYTES")).flatten();
+        problems.check("storages")?;
         Ok(StoragesConfig {
             list,
-            cache_max_entries: env.parse("LS_PRESIGN_CACHE_MAX_ENTRIES")?.unwrap_or(1_000_000),
-            inline_max_bytes: env.parse("LS_PRESIGN_INLINE_MAX_BYTES")?.unwrap_or(10 << 20),
+            cache_max_entries: cache_max_entries.unwrap_or(1_000_000),
+            inline_max_bytes: inline_max_bytes.unwrap_or(10 << 20),
         })
     }
 }
@@ -201,31 +207,37 @@ fn raw_from_env(env: &Env<'_>, scheme: Scheme) -> Option<RawStorage> {
     })
 }
 
-/// Validates one storage.
+/// Validates one storage, reporting every problem it has.
 fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<StorageConfig, ConfigError> {
     let name = |key: &str| src.name(key);
+    let mut problems = Problems::default();
+    // Without its scheme nothing else of a storage can be checked.
     let scheme: Scheme = raw
         .scheme
         .as_deref()
         .ok_or_else(|| err(name("scheme"), "required: \"oss\" or \"s3\""))
         .and_then(|s| choice::parse(s).map_err(|e| err(name("scheme"), e)))?;
-    let bucket = raw.bucket.ok_or_else(|| err(name("bucket"), "required"))?;
-    if !valid_bucket(&bucket) {
-        return Err(err(name("bucket"), format!("{bucket:?} is not a valid bucket name")));
-    }
-    let region = match (scheme, raw.region) {
+    let bucket = problems.take(match raw.bucket {
+        None => Err(err(name("bucket"), "required")),
+        Some(b) if !valid_bucket(&b) => Err(err(name("bucket"), format!("{b:?} is not a valid bucket name"))),
+        Some(b) => Ok(b),
+    });
+    let region = problems.take(match (scheme, raw.region) {
         // The V4 scope uses the bare region id; accept the endpoint-style spelling too.
-        (_, Some(r)) => r.strip_prefix("oss-").unwrap_or(&r).to_owned(),
-        (Scheme::S3, None) => "us-east-1".to_owned(),
-        (Scheme::Oss, None) => {
-            return Err(err(name("region"), "required for OSS, e.g. cn-hangzhou"));
+        (_, Some(r)) => {
+            let r = r.strip_prefix("oss-").unwrap_or(&r).to_owned();
+            if r.is_empty() || !r.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+                Err(err(name("region"), format!("{r:?} is not a region id")))
+            } else {
+                Ok(r)
+            }
         }
-    };
-    if region.is_empty() || !region.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
-        return Err(err(name("region"), format!("{region:?} is not a region id")));
-    }
+        (Scheme::S3, None) => Ok("us-east-1".to_owned()),
+        (Scheme::Oss, None) => Err(err(name("region"), "required for OSS, e.g. cn-hangzhou")),
+    });
     if scheme == Scheme::Oss
-        && let Some(closest) = unknown_oss_region(&region)
+        && let Some(region) = &region
+        && let Some(closest) = unknown_oss_region(region)
     {
         // A warning, not an error: a region opened after this list still works.
         log::warn!(
@@ -233,67 +245,109 @@ fn build_storage(raw: RawStorage, defaults: &Defaults, src: &Source) -> Result<S
             name("region")
         );
     }
-    let addressing: Addressing = choice::parse(raw.addressing_style.as_deref().unwrap_or("virtual"))
-        .map_err(|e| err(name("addressing_style"), e))?;
-    let default_endpoint = match scheme {
-        Scheme::Oss => format!("https://oss-{region}.aliyuncs.com"),
-        Scheme::S3 => format!("https://s3.{region}.amazonaws.com"),
+    let addressing: Option<Addressing> = problems.take(
+        choice::parse(raw.addressing_style.as_deref().unwrap_or("virtual"))
+            .map_err(|e| err(name("addressing_style"), e)),
+    );
+    let endpoints = match (&bucket, &region, addressing) {
+        (Some(bucket), Some(region), Some(addressing)) => {
+            let default_endpoint = match scheme {
+                Scheme::Oss => format!("https://oss-{region}.aliyuncs.com"),
+                Scheme::S3 => format!("https://s3.{region}.amazonaws.com"),
+            };
+            let endpoint = problems.take(
+                Target::parse(&raw.endpoint.unwrap_or(default_endpoint), addressing)
+                    .map(|t| t.fit_bucket(bucket))
+                    .map_err(|e| err(name("endpoint"), e)),
+            );
+            let presign_endpoint = match raw.presign_endpoint {
+                Some(p) => problems.take(
+                    Target::parse(&p, addressing)
+                        .map(|t| t.fit_bucket(bucket))
+                        .map_err(|e| err(name("presign_endpoint"), e)),
+                ),
+                None => endpoint.clone(),
+            };
+            endpoint.zip(presign_endpoint)
+        }
+        _ => None,
     };
-    let endpoint_text = raw.endpoint.unwrap_or(default_endpoint);
-    let endpoint = Target::parse(&endpoint_text, addressing)
-        .map_err(|e| err(name("endpoint"), e))?
-        .fit_bucket(&bucket);
-    let presign_endpoint = match raw.presign_endpoint {
-        Some(p) => Target::parse(&p, addressing)
-            .map_err(|e| err(name("presign_endpoint"), e))?
-            .fit_bucket(&bucket),
-        None => endpoint.clone(),
-    };
-    let signature_version = match (scheme, raw.signature_version.as_deref().unwrap_or("v4")) {
-        (_, "v4") => SignatureVersion::V4,
-        (Scheme::Oss, "v1") => SignatureVersion::V1,
-        (Scheme::S3, "v1") => return Err(err(name("signature_version"), "S3 storages sign with v4 only")),
-        (_, other) => return Err(err(name("signature_version"), format!("{other:?} is not v4 or v1"))),
-    };
-    let access_key_id = raw
-        .access_key_id
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| err(name("access_key_id"), "required"))?;
-    let secret = raw
-        .access_key_secret
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| err(name("access_key_secret"), "required"))?;
+    let signature_version = problems.take(match (scheme, raw.signature_version.as_deref().unwrap_or("v4")) {
+        (_, "v4") => Ok(SignatureVersion::V4),
+        (Scheme::Oss, "v1") => Ok(SignatureVersion::V1),
+        (Scheme::S3, "v1") => Err(err(name("signature_version"), "S3 storages sign with v4 only")),
+        (_, other) => Err(err(name("signature_version"), format!("{other:?} is not v4 or v1"))),
+    });
+    let access_key_id = problems.take(
+        raw.access_key_id
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| err(name("access_key_id"), "required")),
+    );
+    let secret = problems.take(
+        raw.access_key_secret
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| err(name("access_key_secret"), "required")),
+    );
     let ttl = raw.ttl.unwrap_or(defaults.ttl);
-    if ttl == 0 || ttl > MAX_TTL_SECS {
-        return Err(err(
+    let ttl = problems.take(if ttl == 0 || ttl > MAX_TTL_SECS {
+        Err(err(
             name("ttl"),
             format!("{ttl} is outside 1..={MAX_TTL_SECS} seconds (7 days, the OSS V4 and S3 limit)"),
-        ));
-    }
-    let window = raw.window.or(defaults.window).unwrap_or((ttl / 4).max(1));
-    if window == 0 || window > ttl {
-        return Err(err(
-            name("window"),
-            format!("{window} must be between 1 and the TTL ({ttl})"),
-        ));
-    }
+        ))
+    } else {
+        Ok(ttl)
+    });
+    let window = ttl.and_then(|ttl| {
+        let window = raw.window.or(defaults.window).unwrap_or((ttl / 4).max(1));
+        problems.take(if window == 0 || window > ttl {
+            Err(err(
+                name("window"),
+                format!("{window} must be between 1 and the TTL ({ttl})"),
+            ))
+        } else {
+            Ok(window)
+        })
+    });
     let mode = match raw.mode {
-        Some(m) => choice::parse(&m).map_err(|e| err(name("mode"), e))?,
-        None => defaults.mode,
+        Some(m) => problems.take(choice::parse(&m).map_err(|e| err(name("mode"), e))),
+        None => Some(defaults.mode),
     };
-    Ok(StorageConfig {
-        scheme,
+    match (
         bucket,
         region,
-        endpoint,
-        presign_endpoint,
+        endpoints,
         signature_version,
-        credentials: Credentials::new(access_key_id, secret, raw.session_token.filter(|s| !s.is_empty())),
+        access_key_id,
+        secret,
         ttl,
         window,
         mode,
-        allowed_prefixes: raw.allowed_prefixes.unwrap_or_default(),
-    })
+    ) {
+        (
+            Some(bucket),
+            Some(region),
+            Some((endpoint, presign_endpoint)),
+            Some(signature_version),
+            Some(access_key_id),
+            Some(secret),
+            Some(ttl),
+            Some(window),
+            Some(mode),
+        ) => Ok(StorageConfig {
+            scheme,
+            bucket,
+            region,
+            endpoint,
+            presign_endpoint,
+            signature_version,
+            credentials: Credentials::new(access_key_id, secret, raw.session_token.filter(|s| !s.is_empty())),
+            ttl,
+            window,
+            mode,
+            allowed_prefixes: raw.allowed_prefixes.unwrap_or_default(),
+        }),
+        _ => Err(problems.into_error(&name("storage"))),
+    }
 }
 
 /// OSS region ids (docs: "OSS regions and endpoints"), public and finance clouds.

@@ -396,3 +396,37 @@ fn an_unknown_oss_region_is_warned_about() {
         "{stderr}"
     );
 }
+
+/// A configuration with four problems reports all four in one run, in `serve` and in `check`.
+#[test]
+fn every_configuration_problem_is_reported_at_once() {
+    let out = cmd(&[("OSS_BUCKET", "x")]).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ls-presign: OSS_REGION: required for OSS, e.g. cn-hangzhou",
+            "ls-presign: OSS_ACCESS_KEY_ID: required",
+            "ls-presign: OSS_ACCESS_KEY_SECRET: required",
+            "ls-presign: LS_PRESIGN_SECRET: required: the key that signs stable links (or set LS_PRESIGN_SECRET_FILE)",
+        ],
+        "{stderr}"
+    );
+    let out = cmd(&[("OSS_BUCKET", "x"), ("PORT", "99999999")])
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "FAIL configuration: PORT: \"99999999\" is too large",
+        "FAIL configuration: OSS_REGION: required",
+        "FAIL configuration: OSS_ACCESS_KEY_ID: required",
+        "FAIL configuration: OSS_ACCESS_KEY_SECRET: required",
+        "4 checks failed",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+}
