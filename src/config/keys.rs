@@ -7,7 +7,7 @@ use std::path::Path;
 use secrecy::SecretString;
 
 use super::env::Env;
-use super::error::{ConfigError, err};
+use super::error::{ConfigError, Problems, err};
 use crate::keys::KeyRing;
 
 /// What the service signs and verifies with, and what it serves TLS with.
@@ -45,32 +45,38 @@ impl fmt::Debug for TokenKeys {
 
 impl KeysConfig {
     pub(super) fn load(env: &Env<'_>) -> Result<KeysConfig, ConfigError> {
-        let tls = tls(env)?;
+        let mut problems = Problems::default();
+        let tls = problems.take(tls(env));
         // From a file, a trailing newline is not part of the secret.
-        let secret = env.value_or_file("LS_PRESIGN_SECRET")?.map(|(s, from_file)| {
-            if from_file {
-                s.trim_end_matches(['\r', '\n']).to_owned()
-            } else {
-                s
+        let secret = problems.take(env.value_or_file("LS_PRESIGN_SECRET").and_then(|secret| {
+            let secret = secret.map(|(s, from_file)| {
+                if from_file {
+                    s.trim_end_matches(['\r', '\n']).to_owned()
+                } else {
+                    s
+                }
+            });
+            match secret {
+                Some(s) if s.len() < 16 => Err(err(
+                    "LS_PRESIGN_SECRET",
+                    "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+                )),
+                other => Ok(other),
             }
-        });
-        if let Some(s) = &secret
-            && s.len() < 16
-        {
-            return Err(err(
-                "LS_PRESIGN_SECRET",
-                "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
-            ));
+        }));
+        let previous_secrets = problems.take(previous_secrets(env));
+        let token_keys = problems.take(token_keys(env));
+        let basic_auth = problems.take(env.pair("BASIC_AUTH_USER", "BASIC_AUTH_PASS"));
+        match (tls, secret, previous_secrets, token_keys, basic_auth) {
+            (Some(tls), Some(secret), Some(previous_secrets), Some(token_keys), Some(basic_auth)) => Ok(KeysConfig {
+                secret: secret.map(SecretString::from),
+                previous_secrets,
+                token_keys,
+                basic_auth: basic_auth.map(|(u, p)| (u, SecretString::from(p))),
+                tls,
+            }),
+            _ => Err(problems.into_error("keys")),
         }
-        Ok(KeysConfig {
-            secret: secret.map(SecretString::from),
-            previous_secrets: previous_secrets(env)?,
-            token_keys: token_keys(env)?,
-            basic_auth: env
-                .pair("BASIC_AUTH_USER", "BASIC_AUTH_PASS")?
-                .map(|(u, p)| (u, SecretString::from(p))),
-            tls,
-        })
     }
 
     /// Keys of stable links: HMAC with the secret, accepting previous secrets.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::http::header::HeaderValue;
 
 use super::env::Env;
-use super::error::{ConfigError, err};
+use super::error::{ConfigError, Problems, err};
 
 /// Where and how the service listens. The limits of one request live here too: whatever storage
 /// a request touches, the server enforces them and answers with the status they promise (413,
@@ -31,42 +31,70 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// `tls`: whether HTTPS is served, for the default public URL's scheme.
     pub(super) fn load(env: &Env<'_>, tls: bool) -> Result<ServerConfig, ConfigError> {
-        let port: u16 = env.parse("PORT")?.unwrap_or(9090);
+        let mut problems = Problems::default();
+        let port: Option<u16> = problems.take(env.parse("PORT")).map(|p| p.unwrap_or(9090));
         let scheme = if tls { "https" } else { "http" };
-        let public_url = env
-            .get("LS_PRESIGN_PUBLIC_URL")
-            .unwrap_or_else(|| format!("{scheme}://127.0.0.1:{port}"));
-        let expected =
-            "expected the http(s) base URL browsers reach this service at, such as https://presign.example.com";
-        let parsed = url::Url::parse(&public_url).map_err(|e| {
-            err(
-                "LS_PRESIGN_PUBLIC_URL",
-                format!("{public_url:?} is not a URL ({e}): {expected}"),
-            )
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
-            return Err(err(
-                "LS_PRESIGN_PUBLIC_URL",
-                format!("{public_url:?}: {expected}, without a query"),
-            ));
-        }
-        let cors_origin = match env.get("LS_PRESIGN_CORS_ORIGIN") {
-            Some(value) => CorsOrigin::parse(&value).map_err(|e| err("LS_PRESIGN_CORS_ORIGIN", e))?,
-            None => CorsOrigin::any(),
+        let public_url = match (env.get("LS_PRESIGN_PUBLIC_URL"), port) {
+            (Some(url), _) => problems.take(public_url(url)),
+            (None, Some(port)) => Some(format!("{scheme}://127.0.0.1:{port}")),
+            (None, None) => None,
         };
-        Ok(ServerConfig {
-            host: env.get("HOST").unwrap_or_else(|| "0.0.0.0".into()),
+        let cors_origin = match env.get("LS_PRESIGN_CORS_ORIGIN") {
+            Some(value) => problems.take(CorsOrigin::parse(&value).map_err(|e| err("LS_PRESIGN_CORS_ORIGIN", e))),
+            None => Some(CorsOrigin::any()),
+        };
+        let max_body_bytes = problems.take(env.parse("LS_PRESIGN_MAX_BODY_BYTES"));
+        let max_references = problems.take(env.parse("LS_PRESIGN_MAX_REFERENCES"));
+        let request_timeout = problems.take(env.parse::<u64>("LS_PRESIGN_REQUEST_TIMEOUT"));
+        let workers = problems.take(env.parse("LS_PRESIGN_WORKERS"));
+        match (
             port,
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url,
             cors_origin,
-            max_body_bytes: env.parse("LS_PRESIGN_MAX_BODY_BYTES")?.unwrap_or(64 << 20),
-            max_references: env.parse("LS_PRESIGN_MAX_REFERENCES")?.unwrap_or(1_000_000),
-            request_timeout: Duration::from_secs(env.parse::<u64>("LS_PRESIGN_REQUEST_TIMEOUT")?.unwrap_or(60).max(1)),
-            workers: env
-                .parse("LS_PRESIGN_WORKERS")?
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        })
+            max_body_bytes,
+            max_references,
+            request_timeout,
+            workers,
+        ) {
+            (
+                Some(port),
+                Some(public_url),
+                Some(cors_origin),
+                Some(max_body_bytes),
+                Some(max_references),
+                Some(request_timeout),
+                Some(workers),
+            ) => Ok(ServerConfig {
+                host: env.get("HOST").unwrap_or_else(|| "0.0.0.0".into()),
+                port,
+                public_url: public_url.trim_end_matches('/').to_owned(),
+                cors_origin,
+                max_body_bytes: max_body_bytes.unwrap_or(64 << 20),
+                max_references: max_references.unwrap_or(1_000_000),
+                request_timeout: Duration::from_secs(request_timeout.unwrap_or(60).max(1)),
+                workers: workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            }),
+            _ => Err(problems.into_error("server")),
+        }
     }
+}
+
+/// `LS_PRESIGN_PUBLIC_URL`, checked: an http(s) base URL without a query.
+fn public_url(url: String) -> Result<String, ConfigError> {
+    let expected = "expected the http(s) base URL browsers reach this service at, such as https://presign.example.com";
+    let parsed = url::Url::parse(&url).map_err(|e| {
+        err(
+            "LS_PRESIGN_PUBLIC_URL",
+            format!("{url:?} is not a URL ({e}): {expected}"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+        return Err(err(
+            "LS_PRESIGN_PUBLIC_URL",
+            format!("{url:?}: {expected}, without a query"),
+        ));
+    }
+    Ok(url)
 }
 
 /// `LS_PRESIGN_CORS_ORIGIN`, checked once: the `Access-Control-Allow-Origin` header value.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::env::Env;
-use super::error::ConfigError;
+use super::error::{ConfigError, Problems};
 
 /// How tasks are written back to Label Studio.
 #[derive(Debug, Clone)]
@@ -19,13 +19,17 @@ pub struct WritebackConfig {
 
 impl WritebackConfig {
     pub(super) fn load(env: &Env<'_>) -> Result<WritebackConfig, ConfigError> {
-        Ok(WritebackConfig {
-            queue_capacity: env.parse("LS_PRESIGN_QUEUE_CAPACITY")?.unwrap_or(50_000),
-            concurrency: env
-                .parse::<usize>("LS_PRESIGN_WRITEBACK_CONCURRENCY")?
-                .unwrap_or(4)
-                .max(1),
-            drain_timeout: Duration::from_secs(env.parse("LS_PRESIGN_DRAIN_TIMEOUT")?.unwrap_or(30)),
-        })
+        let mut problems = Problems::default();
+        let queue_capacity = problems.take(env.parse("LS_PRESIGN_QUEUE_CAPACITY"));
+        let concurrency = problems.take(env.parse::<usize>("LS_PRESIGN_WRITEBACK_CONCURRENCY"));
+        let drain_timeout = problems.take(env.parse("LS_PRESIGN_DRAIN_TIMEOUT"));
+        match (queue_capacity, concurrency, drain_timeout) {
+            (Some(queue_capacity), Some(concurrency), Some(drain_timeout)) => Ok(WritebackConfig {
+                queue_capacity: queue_capacity.unwrap_or(50_000),
+                concurrency: concurrency.unwrap_or(4).max(1),
+                drain_timeout: Duration::from_secs(drain_timeout.unwrap_or(30)),
+            }),
+            _ => Err(problems.into_error("writeback")),
+        }
     }
 }
