@@ -10,7 +10,6 @@
 //! Object keys are never rewritten.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Range;
 
 use memchr::{memchr2, memmem};
@@ -140,8 +139,14 @@ impl<'a> Document<'a> {
             return Ok(doc);
         }
         let regions = task_data(std::str::from_utf8(src)?)?;
-        doc.hits
-            .retain(|h| regions.iter().any(|r| r.start <= h.span.start && h.span.end <= r.end));
+        // Hits and regions both come in document order, and regions do not overlap: one walk.
+        let mut regions = regions.iter().peekable();
+        doc.hits.retain(|h| {
+            while regions.next_if(|r| r.end <= h.span.start).is_some() {}
+            regions
+                .peek()
+                .is_some_and(|r| r.start <= h.span.start && h.span.end <= r.end)
+        });
         Ok(doc)
     }
 
@@ -203,30 +208,33 @@ impl<'a> Document<'a> {
 }
 
 /// The byte ranges of `src` that Label Studio reads as task data (see [`Document::scan_task_data`]).
+/// `src` is valid JSON already; this only looks for `data` and `tasks`, borrowing every value.
 fn task_data(src: &str) -> Result<Vec<Range<usize>>, JsonError> {
     let span = |raw: &RawValue| {
         let start = raw.get().as_ptr() as usize - src.as_ptr() as usize;
         start..start + raw.get().len()
     };
-    let top: &RawValue = serde_json::from_str(src)?;
+    let whole = src.trim_start();
     let mut tasks: Vec<&RawValue> = Vec::new();
     let mut out = Vec::new();
-    if opens(top, b'[') {
-        tasks = serde_json::from_str(top.get())?;
-    } else if opens(top, b'{') {
-        let fields = fields(top)?;
-        match (fields.get("data"), fields.get("tasks")) {
-            (Some(data), _) if opens(data, b'{') => out.push(span(data)),
-            (_, Some(list)) if opens(list, b'[') => tasks = serde_json::from_str(list.get())?,
-            _ => out.push(span(top)),
+    match whole.as_bytes().first() {
+        Some(b'[') => tasks = serde_json::from_str(src)?,
+        Some(b'{') => {
+            let top: Members = serde_json::from_str(src)?;
+            match (top.data, top.tasks) {
+                (Some(data), _) if opens(data, b'{') => out.push(span(data)),
+                (_, Some(list)) if opens(list, b'[') => tasks = serde_json::from_str(list.get())?,
+                _ => out.push(0..src.len()),
+            }
         }
-    } else {
-        out.push(span(top));
+        _ => out.push(0..src.len()),
     }
     for task in tasks {
         // A task's `data` when that is an object, else the whole item.
         let data = if opens(task, b'{') {
-            fields(task)?.get("data").copied().filter(|d| opens(d, b'{'))
+            serde_json::from_str::<Members>(task.get())?
+                .data
+                .filter(|d| opens(d, b'{'))
         } else {
             None
         };
@@ -240,9 +248,65 @@ fn opens(raw: &RawValue, c: u8) -> bool {
     raw.get().as_bytes().first() == Some(&c)
 }
 
-/// An object's members, each still as its JSON text.
-fn fields(raw: &RawValue) -> Result<HashMap<String, &RawValue>, serde_json::Error> {
-    serde_json::from_str(raw.get())
+/// The members of an object that decide what is task data, borrowed; every other member is
+/// skipped without being built (the last of a repeated key wins, as in Label Studio).
+#[derive(Default)]
+struct Members<'a> {
+    data: Option<&'a RawValue>,
+    tasks: Option<&'a RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Members::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Data => members.data = Some(map.next_value()?),
+                        Key::Tasks => members.tasks = Some(map.next_value()?),
+                        Key::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(members)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// An object key, told apart without keeping it.
+enum Key {
+    Data,
+    Tasks,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "data" => Key::Data,
+                    "tasks" => Key::Tasks,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
 /// Index of the closing quote of the string whose content starts at `from`, and whether the
