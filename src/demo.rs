@@ -167,7 +167,7 @@ pub async fn run() -> CommandResult {
     let vars = demo_vars(&emulator, &credential);
     let config = Config::load(&Env::map(&vars))?;
     let label_studio = label_studio_status(&config).await;
-    let app = Application::build(config.clone())?;
+    let app = Application::build(config)?;
     let resolver = &app.state().resolver;
 
     let tasks = format!("{:#}", sample_tasks());
@@ -177,7 +177,7 @@ pub async fn run() -> CommandResult {
     let import = String::from_utf8_lossy(&import.body).into_owned();
     let first = crate::uri::StorageUri::new(crate::uri::Scheme::Oss, BUCKET, IMAGES[0].0);
     let first_link = resolver.link(&first)?;
-    let base = &config.server.public_url;
+    let base = &app.state().config.server.public_url;
     // The demo's keys are an HMAC secret, which always mints.
     let token = app
         .state()

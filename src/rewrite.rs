@@ -78,10 +78,15 @@ pub struct Counts {
 impl<'a> Document<'a> {
     /// Validates `src` as JSON and finds every reference in its string values.
     pub fn scan(src: &'a [u8]) -> Result<Document<'a>, JsonError> {
+        Self::scan_text(std::str::from_utf8(src)?)
+    }
+
+    /// [`Document::scan`] of text already checked to be UTF-8.
+    fn scan_text(text: &'a str) -> Result<Document<'a>, JsonError> {
         // Full validation first, so the scanner below can rely on well-formed input. Skipping
         // values checks neither UTF-8 inside strings nor depth, so those are checked here.
-        let text = std::str::from_utf8(src)?;
-        serde_json::from_slice::<serde::de::IgnoredAny>(src)?;
+        let src = text.as_bytes();
+        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
         let mut hits = Vec::new();
         let mut pos = 0;
         let mut depth = 0usize;
@@ -134,11 +139,12 @@ impl<'a> Document<'a> {
     /// else, is task data as a whole, as Label Studio imports it. `meta`, `annotations`,
     /// `predictions`, `label_config` and every other key stay as they are.
     pub fn scan_task_data(src: &'a [u8]) -> Result<Document<'a>, JsonError> {
-        let mut doc = Document::scan(src)?;
+        let text = std::str::from_utf8(src)?;
+        let mut doc = Document::scan_text(text)?;
         if doc.hits.is_empty() {
             return Ok(doc);
         }
-        let regions = task_data(std::str::from_utf8(src)?)?;
+        let regions = task_data(text)?;
         // Hits and regions both come in document order, and regions do not overlap: one walk.
         let mut regions = regions.iter().peekable();
         doc.hits.retain(|h| {

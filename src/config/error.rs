@@ -22,13 +22,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl ConfigError {
-    /// How many problems it reports.
-    pub fn count(&self) -> usize {
-        1 + self.also.iter().map(ConfigError::count).sum::<usize>()
-    }
-}
-
 pub(super) fn err(setting: impl Into<String>, message: impl fmt::Display) -> ConfigError {
     ConfigError {
         setting: setting.into(),

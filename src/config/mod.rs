@@ -60,12 +60,11 @@ impl Config {
     /// [`Config::load`] for a command that signs API tokens or links (`serve`, `sync`, `token`):
     /// a missing `LS_PRESIGN_SECRET` is reported with every other problem.
     pub fn load_with_keys(env: &Env<'_>) -> Result<Config, ConfigError> {
-        let keys_missing = |config: &Config| config.keys.api_keys().err();
         match Config::load(env) {
-            Ok(config) => match keys_missing(&config) {
-                None => Ok(config),
-                Some(e) => Err(e),
-            },
+            Ok(config) => {
+                config.keys.api_keys()?;
+                Ok(config)
+            }
             Err(mut e) => {
                 // The keys section alone says whether the secret is there.
                 if let Ok(keys) = KeysConfig::load(env)

@@ -23,6 +23,7 @@ mod sdk_vectors;
 pub use aws_v4::AwsV4;
 pub use oss_v1::OssV1;
 pub use oss_v4::OssV4;
+pub(crate) use oss_v4::is_signed_header;
 pub use request::{Credentials, HeaderRequest, MAX_TTL_SECS, Presigned, Request};
 pub use url::{Addressing, Target, encode, push_encoded};
 

@@ -99,7 +99,7 @@ impl OssV4 {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .chain(own.iter().map(|(n, v)| (*n, v.as_str())))
         {
-            if name.starts_with("x-oss-") || name == "content-type" || name == "content-md5" {
+            if is_signed_header(name) {
                 signed.entry(name).or_default().push(value.trim());
             }
         }
@@ -150,4 +150,9 @@ impl OssV4 {
         ));
         own
     }
+}
+
+/// Whether OSS V4 header auth signs a header of this (lowercase) name.
+pub(crate) fn is_signed_header(name: &str) -> bool {
+    name.starts_with("x-oss-") || name == "content-type" || name == "content-md5"
 }

@@ -23,7 +23,7 @@ use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator};
 use secrecy::ExposeSecret;
 
 use self::object::{ByteRange, Info};
-use self::transport::{StoreAnswer, Transport, xml_code};
+use self::transport::{StoreAnswer, Transport};
 use crate::config::{SignatureVersion, StorageConfig};
 use crate::error_code::ErrorCode;
 use crate::sign::{Addressing, AwsV4, OssV1, OssV4, Presigned, Request, Signer};
@@ -185,6 +185,15 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The store refused the request on `uri` with `answer`.
+    fn refused(uri: &StorageUri, answer: &StoreAnswer) -> StorageError {
+        StorageError::Refused {
+            uri: uri.clone(),
+            status: answer.status,
+            code: answer.code.clone(),
+        }
+    }
+
     /// Stable machine-readable code.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -210,11 +219,7 @@ impl StorageError {
             return StorageError::NotFound(uri.clone());
         }
         match source_of::<StoreAnswer>(&e) {
-            Some(answer) => StorageError::Refused {
-                uri: uri.clone(),
-                status: answer.status,
-                code: answer.code.clone(),
-            },
+            Some(answer) => StorageError::refused(uri, answer),
             None => StorageError::Unreachable {
                 uri: uri.clone(),
                 source: Box::new(e),
@@ -445,14 +450,7 @@ impl Storages {
         match resp.status().as_u16() {
             200 | 206 | 304 | 416 => Ok(resp),
             404 => Err(StorageError::NotFound(uri.clone())),
-            status => {
-                let body = resp.text().await.unwrap_or_default();
-                Err(StorageError::Refused {
-                    uri: uri.clone(),
-                    status,
-                    code: xml_code(&body).unwrap_or("no error code").to_owned(),
-                })
-            }
+            _ => Err(StorageError::refused(uri, &StoreAnswer::read(resp).await)),
         }
     }
 }

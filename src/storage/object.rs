@@ -149,11 +149,10 @@ impl Info {
     /// over `If-Modified-Since`, and a date that does not parse is ignored.
     pub fn not_modified(&self, if_none_match: Option<&str>, if_modified_since: Option<&str>) -> bool {
         if let Some(list) = if_none_match {
-            let bare = |t: &str| t.trim().trim_start_matches("W/").trim_matches('"').to_owned();
-            return self
-                .etag
-                .as_deref()
-                .is_some_and(|etag| list.split(',').any(|t| t.trim() == "*" || bare(t) == bare(etag)));
+            return self.etag.as_deref().is_some_and(|etag| {
+                list.split(',')
+                    .any(|t| t.trim() == "*" || bare_etag(t) == bare_etag(etag))
+            });
         }
         let date = |s: &str| chrono::DateTime::parse_from_rfc2822(s).ok();
         match (
@@ -171,6 +170,11 @@ fn put(h: &mut HeaderMap, name: &'static str, value: Option<&str>) {
     if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
         h.insert(HeaderName::from_static(name), v);
     }
+}
+
+/// An entity tag without its weak prefix and quotes, for the weak comparison.
+fn bare_etag(tag: &str) -> &str {
+    tag.trim().trim_start_matches("W/").trim_matches('"')
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use http::header::{HeaderName, HeaderValue};
 use opendal::{Buffer, Error, ErrorKind, HttpBody, HttpTransport};
 use percent_encoding::percent_decode_str;
 
-use crate::sign::{HeaderRequest, OssV4, encode, push_encoded};
+use crate::sign::{HeaderRequest, OssV4, encode, is_signed_header, push_encoded};
 
 /// Sends OpenDAL's requests, signing them first when the storage signs OSS V4.
 pub struct Transport {
@@ -103,6 +103,8 @@ impl V4Signing {
         let headers: Vec<(String, String)> = parts
             .headers
             .iter()
+            // Only those the signature covers: the rest would be copied to be dropped.
+            .filter(|(name, _)| is_signed_header(name.as_str()))
             .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
             .collect();
         let signed = self.signer.sign_headers(&HeaderRequest {
@@ -147,25 +149,20 @@ impl HttpTransport for Transport {
         if let Some(v4) = &self.v4 {
             v4.sign(&mut parts, crate::time::now())?;
         }
-        let url =
-            reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| unexpected("the request URL").set_source(e))?;
         let is_head = parts.method == http::Method::HEAD;
-        let mut request = self.client.request(parts.method, url).headers(parts.headers);
-        if !body.is_empty() {
-            request = request.body(body.to_bytes());
-        }
-        let resp = request.send().await.map_err(|e| {
+        // The request as it is, without printing and parsing its URL again; a body only when
+        // there is one.
+        let body = if body.is_empty() { reqwest::Body::default() } else { body.to_bytes().into() };
+        let request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
+            .map_err(|e| unexpected("the request URL").set_source(e))?;
+        let resp = self.client.execute(request).await.map_err(|e| {
             unexpected("send the request to the store")
                 .set_temporary()
                 .set_source(e.without_url())
         })?;
         let status = resp.status();
         if refused(status) {
-            let body = resp.text().await.unwrap_or_default();
-            let answer = StoreAnswer {
-                status: status.as_u16(),
-                code: xml_code(&body).unwrap_or("no error code").to_owned(),
-            };
+            let answer = StoreAnswer::read(resp).await;
             let kind = match status.as_u16() {
                 403 => ErrorKind::PermissionDenied,
                 416 => ErrorKind::RangeNotSatisfied,
@@ -207,8 +204,20 @@ fn refused(status: reqwest::StatusCode) -> bool {
     !(status.is_success() || matches!(status.as_u16(), 304 | 404 | 409 | 412))
 }
 
+impl StoreAnswer {
+    /// The store's refusal: its status and the `<Code>` of its XML body.
+    pub async fn read(resp: reqwest::Response) -> StoreAnswer {
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        StoreAnswer {
+            status,
+            code: xml_code(&body).unwrap_or("no error code").to_owned(),
+        }
+    }
+}
+
 /// The `<Code>` of an OSS/S3 XML error body.
-pub fn xml_code(body: &str) -> Option<&str> {
+fn xml_code(body: &str) -> Option<&str> {
     let start = body.find("<Code>")? + "<Code>".len();
     let end = body[start..].find("</Code>")? + start;
     Some(&body[start..end])

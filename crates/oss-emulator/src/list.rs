@@ -75,11 +75,7 @@ impl ListParams {
 
 /// `encoding-type=url` (for listings and DeleteMultipleObjects): names answered percent-encoded.
 pub(super) fn url_encoding(query: &[(String, String)]) -> Result<bool, OssError> {
-    match query
-        .iter()
-        .find(|(k, _)| k == "encoding-type")
-        .map(|(_, v)| v.as_str())
-    {
+    match query_param(query, "encoding-type") {
         None | Some("") => Ok(false),
         Some("url") => Ok(true),
         Some(other) => Err(OssError::bad_parameter(
@@ -90,9 +86,14 @@ pub(super) fn url_encoding(query: &[(String, String)]) -> Result<bool, OssError>
     }
 }
 
+/// A name as an answer writes it: percent-encoded under `encoding-type=url`.
+pub(super) fn answer_name(url_encoded: bool, name: &str) -> String {
+    if url_encoded { encode(name) } else { name.to_owned() }
+}
+
 /// Tokens are opaque to clients; this one names the last key a page used up, in characters that
 /// URL encoding leaves alone (oss2 and alibabacloud-oss-v2 decode the token with the keys).
-fn encode_token(last_key: &str) -> String {
+pub(super) fn encode_token(last_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(last_key)
 }
 
@@ -159,7 +160,7 @@ pub(super) fn page(objects: &Objects, params: &ListParams) -> Page {
 /// `Delimiter`, `StartAfter` and `EncodingType` only when asked for, `NextContinuationToken`
 /// only when truncated, `Owner` only with `fetch-owner=true`.
 pub(super) fn render(bucket: &str, params: &ListParams, page: &Page) -> String {
-    let name = |s: &str| if params.url_encoded { encode(s) } else { s.to_string() };
+    let name = |s: &str| answer_name(params.url_encoded, s);
     let mut doc = Doc::new("ListBucketResult");
     doc.element("Name", bucket).element("Prefix", &name(&params.prefix));
     if !params.continuation_token.is_empty() {

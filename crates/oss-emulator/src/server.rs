@@ -12,8 +12,8 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::error::OssError;
-use super::list::{self, ListParams};
-use super::sign::{RequestParts, decode_key, encode, query_param, resolve_target, verify};
+use super::list::{self, ListParams, answer_name};
+use super::sign::{RequestParts, decode_key, query_param, resolve_target, verify};
 use super::store::{Object, Store};
 use super::xml::{self, Doc};
 use super::{BucketConfig, CorsRule, Credential};
@@ -346,8 +346,9 @@ fn delete_objects(
         doc.element("EncodingType", "url");
     }
     for key in keys {
-        let key = if url_encoded { encode(key) } else { key.to_string() };
-        doc.open("Deleted").element("Key", &key).close();
+        doc.open("Deleted")
+            .element("Key", &answer_name(url_encoded, key))
+            .close();
     }
     Ok(Reply::xml(200, doc.finish()))
 }
