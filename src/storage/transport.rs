@@ -152,7 +152,11 @@ impl HttpTransport for Transport {
         let is_head = parts.method == http::Method::HEAD;
         // The request as it is, without printing and parsing its URL again; a body only when
         // there is one.
-        let body = if body.is_empty() { reqwest::Body::default() } else { body.to_bytes().into() };
+        let body = if body.is_empty() {
+            reqwest::Body::default()
+        } else {
+            body.to_bytes().into()
+        };
         let request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
             .map_err(|e| unexpected("the request URL").set_source(e))?;
         let resp = self.client.execute(request).await.map_err(|e| {
