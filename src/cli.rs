@@ -16,6 +16,18 @@ use crate::storage::Storages;
 use crate::uri::StorageUri;
 
 /// What the tool is, in one line: `-h` shows it, `--help` starts with it.
+const IMPORT_HELP: &str = "Recursive by default: buckets are laid out in folders (by date, camera, batch), and \
+Label Studio's one-level default imports nothing from them. Objects already in the project are \
+skipped, so a re-run imports only what is new (known from the tasks' meta.ls_presign.source, read \
+from Label Studio and kept in LS_PRESIGN_STATE_DIR between runs). One import per project and \
+bucket runs at a time: the import lease is a small object under .ls-presign/ in the bucket.
+
+Examples:
+  ls-presign import --project 3 oss://photos/cats/
+  ls-presign import --project 3 oss://photos/ --glob '*.jpg' --glob '*.png' --dry-run
+  ls-presign import --project 3 oss://photos/cats/ --delete-missing
+  ls-presign import --project 4 --tasks s3://exports/tasks/";
+
 const ABOUT: &str = "Serve Label Studio files straight from Aliyun OSS and S3-compatible storage";
 
 fn long_about() -> String {
@@ -99,6 +111,49 @@ enum Command {
         page_size: u64,
     },
     /// Check the configuration, the storages, the bucket's CORS rule and Label Studio.
+    /// Create Label Studio tasks from the objects under a bucket prefix (each object once).
+    #[command(after_help = IMPORT_HELP)]
+    Import {
+        /// The folder to import: oss://bucket/prefix/ or s3://bucket/prefix/ (a prefix without a
+        /// trailing / is taken as that folder; oss://bucket/ is the whole bucket).
+        uri: String,
+        /// The Label Studio project (the number in its URL, /projects/<id>/).
+        #[arg(long)]
+        project: u64,
+        /// Import the tasks held in .json and .jsonl files instead of one task per object.
+        #[arg(long)]
+        tasks: bool,
+        /// The data key of each object's task (default: the value="$name" of the label config's
+        /// first object tag, as Label Studio does).
+        #[arg(long, conflicts_with = "tasks")]
+        field: Option<String>,
+        /// Only keys matching this glob below the prefix (`*.jpg`, `2026-*/**`); repeat for more.
+        #[arg(long)]
+        glob: Vec<String>,
+        /// Only keys in which this regular expression matches (anchor with ^ and $).
+        #[arg(long)]
+        regex: Option<String>,
+        /// Only the prefix itself, not its subfolders (Label Studio's default).
+        #[arg(long)]
+        no_recursive: bool,
+        /// Remove the tasks of objects gone from the bucket, unless they have annotations.
+        #[arg(long)]
+        delete_missing: bool,
+        /// Say what would be imported; create nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Tasks per Label Studio import request.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=5000))]
+        batch: u64,
+        /// What goes in the tasks: stable links (never expire) or presigned URLs (expire after
+        /// the storage's TTL).
+        #[arg(long = "as", default_value = "link", value_parser = ["link", "presign"])]
+        output: String,
+        /// Do not take the import lease in the bucket (for read-only credentials, when nothing
+        /// else can import into the project at the same time).
+        #[arg(long)]
+        no_lease: bool,
+    },
     #[command(after_help = "Examples:\n  ls-presign check\n  ls-presign check --object oss://photos/cats/1.jpg")]
     Check {
         /// A known object to read (and to check the bucket's CORS answer with).
@@ -145,6 +200,43 @@ pub fn main() -> ExitCode {
                 dry_run,
                 page_size,
             } => crate::sync::run(load_config_with_keys()?, project, dry_run, page_size).await,
+            Command::Import {
+                uri,
+                project,
+                tasks,
+                field,
+                glob,
+                regex,
+                no_recursive,
+                delete_missing,
+                dry_run,
+                batch,
+                output,
+                no_lease,
+            } => {
+                let filter = crate::import::Filter::new(&glob, regex.as_deref()).map_err(CommandError::Argument)?;
+                let opts = crate::import::Options {
+                    project,
+                    prefix: crate::import::folder(StorageUri::parse_folder(&uri)?),
+                    recursive: !no_recursive,
+                    filter,
+                    mode: match tasks {
+                        true => crate::import::Mode::Tasks,
+                        false => crate::import::Mode::Blob { field },
+                    },
+                    output: if output == "presign" {
+                        RewriteAs::Presign
+                    } else {
+                        RewriteAs::Link
+                    },
+                    delete_missing,
+                    dry_run,
+                    batch: batch as usize,
+                    lease: !no_lease,
+                    state_dir: None,
+                };
+                crate::import::run(load_storage_config()?, opts).await
+            }
         }
     });
     result.unwrap_or_else(fail)

@@ -31,6 +31,8 @@ pub enum CommandError {
     Rewrite(#[from] crate::resolve::RewriteError),
     #[error(transparent)]
     LabelStudio(#[from] crate::labelstudio::LsError),
+    #[error(transparent)]
+    Import(#[from] crate::import::importer::ImportError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
     /// Reading or writing `what` failed.

@@ -62,6 +62,15 @@ impl std::fmt::Debug for LabelStudio {
     }
 }
 
+/// What `GET /api/projects/{id}/` says of a project.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Project {
+    pub title: String,
+    /// Tasks in the project.
+    pub task_number: u64,
+    pub label_config: String,
+}
+
 /// One page of a project's tasks.
 #[derive(Debug)]
 pub struct TaskPage {
@@ -94,6 +103,11 @@ impl LabelStudio {
                 .build()?,
             credential,
         })
+    }
+
+    /// The instance's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// Whether the key is a Personal Access Token.
@@ -136,7 +150,72 @@ impl LabelStudio {
 
     /// Page `page` (from 1) of a project's tasks.
     pub async fn list_tasks(&self, project: u64, page: u64, page_size: u64) -> Result<TaskPage, LsError> {
-        let path = format!("/api/tasks/?project={project}&page={page}&page_size={page_size}&fields=all");
+        self.tasks_page(project, page, page_size, "fields=all").await
+    }
+
+    /// Page `page` of the project's tasks with an id above `after`, in id order, each only with
+    /// its `id`, `meta` and `total_annotations` (what `import` needs to know what it made).
+    pub async fn task_sources(&self, project: u64, after: u64, page: u64, page_size: u64) -> Result<TaskPage, LsError> {
+        // A Data Manager query (tests/fixtures/ls-1.23.2/api_tasks_after_id.json).
+        let query = serde_json::json!({
+            "filters": {"conjunction": "and", "items": [
+                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": after}
+            ]},
+            "ordering": ["tasks:id"],
+        });
+        let query: String = url::form_urlencoded::byte_serialize(query.to_string().as_bytes()).collect();
+        let params = format!("include=id,meta,total_annotations&query={query}");
+        self.tasks_page(project, page, page_size, &params).await
+    }
+
+    /// The project's title, task count and label config.
+    pub async fn project(&self, id: u64) -> Result<Project, LsError> {
+        let path = format!("/api/projects/{id}/");
+        let what = format!("GET {path}");
+        let v = match self.send::<Value>(reqwest::Method::GET, &path, None, &what).await {
+            Err(LsError::Status { status: 404, .. }) => return Err(LsError::ProjectGone(id)),
+            other => other?,
+        };
+        serde_json::from_value(v).map_err(|e| LsError::Garbage {
+            what,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Creates tasks (`{"data": ..., "meta": ...}` each) in one request; answers how many LS
+    /// made. Sent once: a retry after a lost answer could create them twice (the caller finds
+    /// out from the tasks which landed).
+    pub async fn import_tasks(&self, project: u64, tasks: &(impl Serialize + ?Sized)) -> Result<u64, LsError> {
+        let path = format!("/api/projects/{project}/import");
+        let what = format!("POST {path}");
+        let v = self
+            .send_attempts(reqwest::Method::POST, &path, Some(tasks), &what, 1)
+            .await?;
+        v.get("task_count")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| LsError::Garbage {
+                what,
+                detail: "no \"task_count\" in the answer".into(),
+            })
+    }
+
+    /// Deletes tasks of a project with the Data Manager's `delete_tasks` action (one request).
+    pub async fn delete_tasks(&self, project: u64, ids: &[u64]) -> Result<(), LsError> {
+        let path = format!("/api/dm/actions?id=delete_tasks&project={project}");
+        let body = serde_json::json!({ "selectedItems": { "all": false, "included": ids } });
+        self.send::<Value>(
+            reqwest::Method::POST,
+            &path,
+            Some(&body),
+            "POST /api/dm/actions?id=delete_tasks",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// A page of `GET /api/tasks/` with `params`.
+    async fn tasks_page(&self, project: u64, page: u64, page_size: u64, params: &str) -> Result<TaskPage, LsError> {
+        let path = format!("/api/tasks/?project={project}&page={page}&page_size={page_size}&{params}");
         let what = format!("GET /api/tasks/?project={project}&page={page}");
         let mut v = match self.send::<Value>(reqwest::Method::GET, &path, None, &what).await {
             // Page 1 exists even for a project without tasks: 404 there means no such project

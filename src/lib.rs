@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod error_code;
 pub mod http;
+pub mod import;
 pub mod keys;
 pub mod labelstudio;
 pub mod link;

@@ -21,6 +21,18 @@ pub struct Metrics {
     /// Labelled counters: (family, label value) → count.
     counters: DashMap<(&'static str, &'static str), AtomicU64>,
     queue_depth: AtomicU64,
+    /// Scheduled imports: (project, source) → their counts.
+    imports: DashMap<(u64, String), ImportCounts>,
+}
+
+/// What the scheduled runs of one import did.
+#[derive(Debug, Default)]
+struct ImportCounts {
+    /// Objects by outcome (listed, imported, present, ...).
+    objects: DashMap<&'static str, AtomicU64>,
+    /// Runs by result (ok, failed, busy).
+    runs: DashMap<&'static str, AtomicU64>,
+    last_success: AtomicU64,
 }
 
 /// Labelled counter families: name, help, label name, the label values always shown.
@@ -82,6 +94,26 @@ impl Metrics {
         self.counters
             .get(&(family, label))
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts one scheduled run of the import of `source` into `project`: its `result` (`ok`,
+    /// `failed`, `busy`) and its objects by outcome; an `ok` run at `now` is the last success.
+    pub fn import_run(
+        &self,
+        project: u64,
+        source: &str,
+        result: &'static str,
+        objects: &[(&'static str, u64)],
+        now: i64,
+    ) {
+        let entry = self.imports.entry((project, source.to_owned())).or_default();
+        bump(&entry.runs, result, 1);
+        for &(outcome, n) in objects {
+            bump(&entry.objects, outcome, n);
+        }
+        if result == "ok" {
+            entry.last_success.store(now.max(0) as u64, Ordering::Relaxed);
+        }
     }
 
     /// Sets the write-back queue depth gauge.
@@ -149,6 +181,7 @@ impl Metrics {
             "# HELP lspresign_writeback_queue_depth Tasks waiting for write-back.\n# TYPE lspresign_writeback_queue_depth gauge\nlspresign_writeback_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
+        self.render_imports(&mut out);
         let _ = writeln!(out, "# HELP lspresign_sign_duration_seconds Time to sign one URL.");
         let _ = writeln!(out, "# TYPE lspresign_sign_duration_seconds histogram");
         for (bound, bucket) in SIGN_BUCKETS_US.iter().zip(&self.sign_buckets) {
@@ -168,5 +201,63 @@ impl Metrics {
         );
         let _ = writeln!(out, "lspresign_sign_duration_seconds_count {count}");
         out
+    }
+
+    /// The scheduled imports' families.
+    fn render_imports(&self, out: &mut String) {
+        let mut imports: Vec<_> = self.imports.iter().collect();
+        imports.sort_by(|a, b| a.key().cmp(b.key()));
+        let label = |(project, source): &(u64, String)| {
+            format!(
+                "project=\"{project}\",source=\"{}\"",
+                source.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        };
+        let sorted = |map: &DashMap<&'static str, AtomicU64>| {
+            let mut rows: Vec<(&'static str, u64)> = map
+                .iter()
+                .map(|e| (*e.key(), e.value().load(Ordering::Relaxed)))
+                .collect();
+            rows.sort();
+            rows
+        };
+        let _ = writeln!(
+            out,
+            "# HELP lspresign_import_objects_total Objects seen by scheduled imports, by outcome.\n# TYPE lspresign_import_objects_total counter"
+        );
+        for i in &imports {
+            for (outcome, n) in sorted(&i.objects) {
+                let _ = writeln!(
+                    out,
+                    "lspresign_import_objects_total{{{},outcome=\"{outcome}\"}} {n}",
+                    label(i.key())
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lspresign_import_runs_total Scheduled import runs, by result (busy: another importer held the lease).\n# TYPE lspresign_import_runs_total counter"
+        );
+        for i in &imports {
+            for (result, n) in sorted(&i.runs) {
+                let _ = writeln!(
+                    out,
+                    "lspresign_import_runs_total{{{},result=\"{result}\"}} {n}",
+                    label(i.key())
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lspresign_import_last_success_timestamp_seconds When a scheduled import last ran without failures.\n# TYPE lspresign_import_last_success_timestamp_seconds gauge"
+        );
+        for i in &imports {
+            let _ = writeln!(
+                out,
+                "lspresign_import_last_success_timestamp_seconds{{{}}} {}",
+                label(i.key()),
+                i.last_success.load(Ordering::Relaxed)
+            );
+        }
     }
 }

@@ -75,6 +75,15 @@ impl StorageUri {
     /// Parses `scheme://bucket/key`. Everything after the first `/` following the bucket is the
     /// key, verbatim.
     pub fn parse(s: &str) -> Result<StorageUri, UriError> {
+        match StorageUri::parse_folder(s)? {
+            uri if uri.key.is_empty() => Err(UriError::NoKey(s.to_owned())),
+            uri => Ok(uri),
+        }
+    }
+
+    /// [`StorageUri::parse`] for a folder, which may be the whole bucket (`oss://bucket/` or
+    /// `oss://bucket`: an empty key).
+    pub fn parse_folder(s: &str) -> Result<StorageUri, UriError> {
         let scheme = Scheme::of_prefix(s).ok_or_else(|| UriError::Scheme(s.to_owned()))?;
         let rest = &s[scheme.prefix().len()..];
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
@@ -83,9 +92,6 @@ impl StorageUri {
         }
         if !valid_bucket(bucket) {
             return Err(UriError::BadBucket(bucket.to_owned()));
-        }
-        if key.is_empty() {
-            return Err(UriError::NoKey(s.to_owned()));
         }
         Ok(StorageUri::new(scheme, bucket, key))
     }

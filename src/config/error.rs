@@ -67,6 +67,10 @@ impl Problems {
         }
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// `Ok` when nothing went wrong.
     pub(super) fn check(self, what: &str) -> Result<(), ConfigError> {
         if self.0.is_empty() {

@@ -8,6 +8,7 @@
 
 mod env;
 mod error;
+mod imports;
 mod keys;
 mod label_studio;
 mod server;
@@ -17,6 +18,7 @@ mod writeback;
 pub use env::Env;
 pub use error::ConfigError;
 use error::Problems;
+pub use imports::{ImportsConfig, ScheduledImport};
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
 pub use server::{CorsOrigin, ServerConfig};
@@ -32,6 +34,7 @@ pub struct Config {
     /// Label Studio, for write-back, sync and `/v1/tasks`.
     pub label_studio: Option<LabelStudioConfig>,
     pub writeback: WritebackConfig,
+    pub imports: ImportsConfig,
 }
 
 impl Config {
@@ -45,14 +48,18 @@ impl Config {
         let storages = problems.take(StoragesConfig::load(env));
         let label_studio = problems.take(LabelStudioConfig::load(env));
         let writeback = problems.take(WritebackConfig::load(env));
-        match (keys, server, storages, label_studio, writeback) {
-            (Some(keys), Some(server), Some(storages), Some(label_studio), Some(writeback)) => Ok(Config {
-                server,
-                storages,
-                keys,
-                label_studio,
-                writeback,
-            }),
+        let imports = problems.take(ImportsConfig::load(env));
+        match (keys, server, storages, label_studio, writeback, imports) {
+            (Some(keys), Some(server), Some(storages), Some(label_studio), Some(writeback), Some(imports)) => {
+                Ok(Config {
+                    server,
+                    storages,
+                    keys,
+                    label_studio,
+                    writeback,
+                    imports,
+                })
+            }
             _ => Err(problems.into_error("configuration")),
         }
     }

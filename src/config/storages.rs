@@ -151,6 +151,9 @@ struct RawStorage {
 struct RawFile {
     #[serde(default)]
     storage: Vec<RawStorage>,
+    /// The imports section's (config/imports.rs).
+    #[serde(default, rename = "import")]
+    _import: Vec<toml::Table>,
 }
 
 struct Defaults {

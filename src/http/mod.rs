@@ -26,6 +26,7 @@ pub use state::AppState;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error_code::ErrorCode;
+use crate::import::schedule::{Schedule, Shared};
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
 use crate::resolve::Resolver;
@@ -77,6 +78,8 @@ pub enum StartError {
     Storage(#[from] crate::storage::SetupError),
     #[error("cannot start the server: {0}")]
     Server(std::io::Error),
+    #[error("the configuration's [[import]] tables need Label Studio: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY")]
+    ImportWithoutLabelStudio,
 }
 
 /// A bound, not yet running service.
@@ -84,6 +87,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// The `[[import]]` tables, running.
+    schedule: Option<Schedule>,
 }
 
 impl Application {
@@ -115,6 +120,19 @@ impl Application {
                 config.writeback.concurrency,
             )
         });
+        let schedule = match (&label_studio, config.imports.scheduled.is_empty()) {
+            (_, true) => None,
+            (None, false) => return Err(StartError::ImportWithoutLabelStudio),
+            (Some(ls), false) => Some(Schedule::spawn(
+                &config.imports,
+                Shared {
+                    resolver: resolver.clone(),
+                    storages: storages.clone(),
+                    ls: ls.clone(),
+                    metrics: metrics.clone(),
+                },
+            )),
+        };
         let state = web::Data::new(AppState {
             auth: Authenticator::new(api_keys, config.keys.basic_auth.clone()),
             resolver,
@@ -142,7 +160,12 @@ impl Application {
         .map_err(StartError::Server)?
         .run();
         spawn_sweeper(Arc::downgrade(&state.clone().into_inner()));
-        Ok(Application { port, server, state })
+        Ok(Application {
+            port,
+            server,
+            state,
+            schedule,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -176,10 +199,15 @@ impl Application {
 
     /// Runs until `stop` resolves, then shuts down in order: stop accepting, finish in-flight
     /// requests, drain the write-back queue (bounded by `LS_PRESIGN_DRAIN_TIMEOUT`).
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let queue = self.state.queue.clone();
         let drain_timeout = self.state.config.writeback.drain_timeout;
+        let schedule = self.schedule.take();
         self.serve_until(stop).await?;
+        if let Some(schedule) = schedule {
+            // A scheduled import in progress sends its batch in flight and stops.
+            schedule.stop(drain_timeout).await;
+        }
         if let Some(queue) = queue {
             let waiting = queue.pending();
             if waiting > 0 {

@@ -163,6 +163,21 @@ fn operator(c: &StorageConfig, client: &reqwest::Client) -> Result<Option<Operat
     Ok(Some(operator.with_context(context)))
 }
 
+/// An object found by [`Storages::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub uri: StorageUri,
+    pub size: u64,
+}
+
+/// What a conditional write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    /// `if_absent` was asked and the object was already there: nothing written.
+    AlreadyThere,
+}
+
 /// Why a storage operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -176,6 +191,8 @@ pub enum StorageError {
     TooLarge { uri: StorageUri, size: u64, cap: u64 },
     #[error("the storage refused to read {uri}: {status} {code}")]
     Refused { uri: StorageUri, status: u16, code: String },
+    #[error("cannot do this on {uri}: {why}")]
+    Unsupported { uri: StorageUri, why: &'static str },
     #[error("the storage could not be reached for {uri}: {source}")]
     Unreachable {
         uri: StorageUri,
@@ -201,7 +218,7 @@ impl StorageError {
             StorageError::PrefixNotAllowed(_) => ErrorCode::PrefixNotAllowed,
             StorageError::NotFound(_) => ErrorCode::ObjectNotFound,
             StorageError::TooLarge { .. } => ErrorCode::ObjectTooLarge,
-            StorageError::Refused { .. } => ErrorCode::StorageRefused,
+            StorageError::Refused { .. } | StorageError::Unsupported { .. } => ErrorCode::StorageRefused,
             StorageError::Unreachable { .. } => ErrorCode::StorageUnreachable,
         }
     }
@@ -453,6 +470,120 @@ impl Storages {
             _ => Err(StorageError::refused(uri, &StoreAnswer::read(resp).await)),
         }
     }
+}
+
+/// Listing, writing and deleting: what `import` and its lease need beside reads.
+impl Storages {
+    /// Every object under the folder `prefix` (its key empty or ending in `/`): the whole tree
+    /// when `recursive`, else one level. Folder markers (keys ending in `/`) are left out. Keys
+    /// come as the store lists them, byte for byte.
+    pub async fn list(
+        &self,
+        prefix: &StorageUri,
+        recursive: bool,
+    ) -> Result<impl Stream<Item = Result<Listed, StorageError>> + use<>, StorageError> {
+        let storage = self.operated(prefix)?;
+        let c = &storage.config;
+        if c.signature_version == SignatureVersion::V1 && c.endpoint.addressing == Addressing::Path {
+            // OpenDAL's V1 signer names a path-style bucket `/b`, OSS wants `/b/`; OSS itself
+            // serves only virtual-hosted requests.
+            return Err(StorageError::Unsupported {
+                uri: prefix.clone(),
+                why: "OSS V1 lists only on a virtual-hosted endpoint (OSS_ADDRESSING_STYLE=virtual)",
+            });
+        }
+        let operator = storage.operator.clone().ok_or_else(|| unsupported(storage, prefix))?;
+        // OpenDAL lists the bucket's root as "/", a folder by its key.
+        let path = if prefix.key.is_empty() {
+            "/"
+        } else {
+            prefix.key.as_str()
+        };
+        let lister = operator
+            .lister_with(path)
+            .recursive(recursive)
+            .await
+            .map_err(|e| StorageError::from_opendal(prefix, e))?;
+        let base = prefix.clone();
+        Ok(lister.filter_map(move |entry| {
+            std::future::ready(match entry {
+                Err(e) => Some(Err(StorageError::from_opendal(&base, e))),
+                Ok(entry) if entry.path().ends_with('/') || entry.metadata().is_dir() => None,
+                Ok(entry) => Some(Ok(Listed {
+                    size: entry.metadata().content_length(),
+                    uri: StorageUri::new(base.scheme, base.bucket.clone(), entry.path()),
+                })),
+            })
+        }))
+    }
+
+    /// Writes `body` to `uri` as `content_type`; with `if_absent`, only when no object is there
+    /// (OSS `x-oss-forbid-overwrite`, S3 `If-None-Match: *`), which the store decides atomically.
+    pub async fn write(
+        &self,
+        uri: &StorageUri,
+        body: Bytes,
+        content_type: &str,
+        if_absent: bool,
+    ) -> Result<Written, StorageError> {
+        let operator = self.exact_operator(uri)?;
+        let result = operator
+            .write_with(&uri.key, body)
+            .content_type(content_type)
+            .if_not_exists(if_absent)
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Created),
+            Err(e) if if_absent && e.kind() == ErrorKind::ConditionNotMatch => Ok(Written::AlreadyThere),
+            Err(e) => Err(StorageError::from_opendal(uri, e)),
+        }
+    }
+
+    /// Deletes `uri`; deleting what is not there is no error (as in the stores).
+    pub async fn delete(&self, uri: &StorageUri) -> Result<(), StorageError> {
+        let operator = self.exact_operator(uri)?;
+        operator
+            .delete(&uri.key)
+            .await
+            .map_err(|e| StorageError::from_opendal(uri, e))
+    }
+
+    /// Reads a whole small object (what it holds past `cap` bytes is left out); `None` when
+    /// there is none.
+    pub async fn read_small(&self, uri: &StorageUri, cap: u64) -> Result<Option<Bytes>, StorageError> {
+        let operator = self.exact_operator(uri)?;
+        match operator.read(&uri.key).await {
+            Ok(buffer) => Ok(Some(buffer.to_bytes().slice(..(buffer.len() as u64).min(cap) as usize))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::from_opendal(uri, e)),
+        }
+    }
+
+    /// The storage of `uri`'s bucket. The allowed key prefixes are not asked: they limit what
+    /// links and rewrites open for browsers, not where imports list and keep their lease.
+    fn operated(&self, uri: &StorageUri) -> Result<&Storage, StorageError> {
+        self.by_bucket[uri.scheme as usize]
+            .get(uri.bucket.as_str())
+            .map(|&i| &self.list[i])
+            .ok_or_else(|| StorageError::NotConfigured(uri.clone()))
+    }
+
+    /// The operator that writes `uri`'s key as written (see [`Storage::operator_for`]).
+    fn exact_operator(&self, uri: &StorageUri) -> Result<&opendal::Operator, StorageError> {
+        let storage = self.operated(uri)?;
+        storage.operator_for(&uri.key).ok_or_else(|| unsupported(storage, uri))
+    }
+}
+
+/// A storage or key OpenDAL cannot address as configured: a custom domain with OSS V1 or S3,
+/// or a key it would normalize into another.
+fn unsupported(storage: &Storage, uri: &StorageUri) -> StorageError {
+    let why = if storage.operator.is_none() {
+        "a custom-domain endpoint with OSS V1 or S3 is read through presigned URLs only; list and write through the bucket's own endpoint"
+    } else {
+        "OpenDAL would write another key (white space at either end, a leading or doubled '/', or a trailing '/')"
+    };
+    StorageError::Unsupported { uri: uri.clone(), why }
 }
 
 /// [`Storages::read`] through OpenDAL. OpenDAL gives the object's metadata rather than the

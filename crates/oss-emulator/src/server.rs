@@ -239,7 +239,29 @@ async fn signed_request(
         ("PUT", false) => {
             let body = read_body(payload, MAX_PUT_BYTES).await?;
             let content_type = parts.header("content-type").unwrap_or("application/octet-stream");
-            let object = state.store.put(&bucket.name, &key, body, content_type);
+            // A create-only write, decided under the store's lock: OSS's header, or S3's.
+            let create_only = parts.header("x-oss-forbid-overwrite") == Some("true");
+            let if_none_match = parts.header("if-none-match") == Some("*");
+            let object = if create_only || if_none_match {
+                state
+                    .store
+                    .put_new(&bucket.name, &key, body, content_type)
+                    .ok_or_else(|| match create_only {
+                        true => OssError::new(
+                            409,
+                            "FileAlreadyExists",
+                            "The object you specified already exists and can not be overwritten.",
+                        ),
+                        false => OssError::new(
+                            412,
+                            "PreconditionFailed",
+                            "At least one of the pre-conditions you specified did not hold.",
+                        )
+                        .with("Condition", "If-None-Match"),
+                    })?
+            } else {
+                state.store.put(&bucket.name, &key, body, content_type)
+            };
             Ok(Reply::new(200).header("ETag", object.etag()))
         }
         ("DELETE", false) => {

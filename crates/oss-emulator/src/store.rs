@@ -20,6 +20,15 @@ pub(super) struct Object {
 }
 
 impl Object {
+    fn new(body: Bytes, content_type: &str) -> Arc<Object> {
+        Arc::new(Object {
+            md5: Md5::digest(&body).into(),
+            body,
+            content_type: content_type.to_string(),
+            last_modified: UNIX_EPOCH + Duration::from_secs(unix_now()),
+        })
+    }
+
     pub fn etag(&self) -> String {
         format!("\"{}\"", hex::encode_upper(self.md5))
     }
@@ -42,18 +51,24 @@ pub(super) struct Store {
 
 impl Store {
     pub fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Arc<Object> {
-        let object = Arc::new(Object {
-            md5: Md5::digest(&body).into(),
-            body,
-            content_type: content_type.to_string(),
-            last_modified: UNIX_EPOCH + Duration::from_secs(unix_now()),
-        });
+        let object = Object::new(body, content_type);
         let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
         buckets
             .entry(bucket.to_string())
             .or_default()
             .insert(key.to_string(), object.clone());
         object
+    }
+
+    /// [`Store::put`] only when no object has the key (checked and written under one lock).
+    pub fn put_new(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Option<Arc<Object>> {
+        let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+        match buckets.entry(bucket.to_string()).or_default().entry(key.to_string()) {
+            std::collections::btree_map::Entry::Occupied(_) => None,
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                Some(slot.insert(Object::new(body, content_type)).clone())
+            }
+        }
     }
 
     pub fn get(&self, bucket: &str, key: &str) -> Option<Arc<Object>> {
