@@ -156,7 +156,7 @@ impl LabelStudio {
     /// Page `page` of the project's tasks with an id above `after`, in id order, each only with
     /// its `id`, `meta` and `total_annotations` (what `import` needs to know what it made).
     pub async fn task_sources(&self, project: u64, after: u64, page: u64, page_size: u64) -> Result<TaskPage, LsError> {
-        // A Data Manager query (tests/fixtures/ls-1.23.2/api_tasks_after_id.json).
+        // A Data Manager query (tests/fixtures/ls-1.23.2/api_import_flow.json).
         let query = serde_json::json!({
             "filters": {"conjunction": "and", "items": [
                 {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": after}

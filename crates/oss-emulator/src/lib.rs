@@ -190,6 +190,11 @@ impl Emulator {
         self.store.put(bucket, key, body, content_type);
     }
 
+    /// Removes an object without going through HTTP.
+    pub fn delete_object(&self, bucket: &str, key: &str) {
+        self.store.delete(bucket, key);
+    }
+
     /// The bucket's keys, in the order a listing gives them.
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         self.store.read(bucket, |objects| objects.keys().cloned().collect())

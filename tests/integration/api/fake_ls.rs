@@ -1,5 +1,7 @@
-//! A stand-in for Label Studio's REST API (task GET/PATCH/list, PAT refresh) that can fail on
-//! demand: status codes, delays, deleted tasks, revoked access tokens.
+//! A stand-in for Label Studio's REST API (task GET/PATCH/list, PAT refresh, and what `import`
+//! uses: the project, task import, tasks above an id, the delete_tasks action) that can fail on
+//! demand: status codes, delays, deleted tasks, revoked access tokens. Shapes follow the captures
+//! in tests/fixtures/ls-1.23.2 (api_import_flow.json for the import calls).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::TcpListener;
@@ -33,7 +35,18 @@ pub struct Inner {
     /// Access tokens LS will accept; cleared to simulate revocation.
     pub valid_access: Vec<String>,
     pub list_requests: u32,
+    /// Projects by id: their label config.
+    pub projects: BTreeMap<u64, String>,
+    /// Sizes of the import requests that created tasks.
+    pub imports: Vec<usize>,
+    /// Every item of every import request, as sent.
+    pub imported: Vec<Value>,
+    /// Every request, `METHOD path`, in order.
+    pub requests: Vec<String>,
 }
+
+/// The key of the faults scripted for import requests.
+pub const IMPORT: u64 = u64::MAX;
 
 #[derive(Clone)]
 pub struct FakeLs {
@@ -64,6 +77,9 @@ impl FakeLs {
                 .route("/api/tasks/", web::get().to(list))
                 .route("/api/tasks/{id}/", web::get().to(get_task))
                 .route("/api/tasks/{id}/", web::patch().to(patch_task))
+                .route("/api/projects/{id}/", web::get().to(get_project))
+                .route("/api/projects/{id}/import", web::post().to(import))
+                .route("/api/dm/actions", web::post().to(action))
         })
         .workers(2)
         .disable_signals()
@@ -82,6 +98,16 @@ impl FakeLs {
     pub fn add_task(&self, task: Value) {
         let id = task["id"].as_u64().unwrap();
         self.inner.lock().unwrap().tasks.insert(id, task);
+    }
+
+    pub fn add_project(&self, id: u64, label_config: &str) {
+        self.inner.lock().unwrap().projects.insert(id, label_config.to_owned());
+    }
+
+    /// The tasks of a project, by id.
+    pub fn tasks_of(&self, project: u64) -> Vec<Value> {
+        let s = self.inner.lock().unwrap();
+        s.tasks.values().filter(|t| t["project"] == project).cloned().collect()
     }
 
     pub fn fail(&self, id: u64, faults: &[Fault]) {
@@ -199,17 +225,34 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     let project: u64 = q["project"].parse().unwrap();
     let page: usize = q.get("page").map_or(1, |p| p.parse().unwrap());
     let size: usize = q.get("page_size").map_or(100, |p| p.parse().unwrap());
+    // The Data Manager filter import sends: `filter:tasks:id` `greater` than a number.
+    let after = q.get("query").map_or(0, |query| {
+        let query: Value = serde_json::from_str(query).unwrap();
+        let item = &query["filters"]["items"][0];
+        assert_eq!(
+            (&item["filter"], &item["operator"]),
+            (&json!("filter:tasks:id"), &json!("greater"))
+        );
+        item["value"].as_u64().unwrap()
+    });
+    let include: Option<Vec<&str>> = q.get("include").map(|i| i.split(',').collect());
     let mut s = state.lock().unwrap();
     s.list_requests += 1;
+    s.requests.push(format!("GET /api/tasks/ page {page}"));
     let all: Vec<Value> = s
         .tasks
         .values()
-        .filter(|t| t["project"].as_u64() == Some(project))
-        .cloned()
+        .filter(|t| t["project"].as_u64() == Some(project) && t["id"].as_u64().unwrap() > after)
+        .map(|t| match &include {
+            None => t.clone(),
+            Some(fields) => fields.iter().map(|f| (f.to_string(), t[*f].clone())).collect(),
+        })
         .collect();
     // Label Studio 1.23.2 answers a project that does not exist so, on every page
-    // (tests/fixtures/ls-1.23.2/api_project_missing.json); here a project exists while it has tasks.
-    if all.is_empty() {
+    // (tests/fixtures/ls-1.23.2/api_project_missing.json); here a project exists when it was
+    // added or has tasks.
+    let exists = s.projects.contains_key(&project) || s.tasks.values().any(|t| t["project"] == project);
+    if !exists {
         return HttpResponse::NotFound()
             .json(json!({"status_code": 404, "detail": "No Project matches the given query."}));
     }
@@ -219,4 +262,80 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     }
     let tasks: Vec<Value> = all.iter().skip(start).take(size).cloned().collect();
     HttpResponse::Ok().json(json!({"total": all.len(), "total_annotations": 0, "total_predictions": 0, "tasks": tasks}))
+}
+
+async fn get_project(state: State, req: HttpRequest, id: web::Path<u64>) -> HttpResponse {
+    if let Some(r) = authorized(&state, &req) {
+        return r;
+    }
+    let mut s = state.lock().unwrap();
+    s.requests.push(format!("GET /api/projects/{id}/"));
+    let Some(config) = s.projects.get(&id).cloned() else {
+        return HttpResponse::NotFound()
+            .json(json!({"status_code": 404, "detail": "No Project matches the given query."}));
+    };
+    let task_number = s.tasks.values().filter(|t| t["project"] == *id).count();
+    HttpResponse::Ok()
+        .json(json!({"id": *id, "title": format!("project {id}"), "task_number": task_number, "label_config": config}))
+}
+
+/// Creates the tasks (`{"data", "meta"}` each), with ids after the highest one, as LS does.
+async fn import(state: State, req: HttpRequest, id: web::Path<u64>, body: web::Json<Value>) -> HttpResponse {
+    if let Some(r) = authorized(&state, &req) {
+        return r;
+    }
+    if let Some(r) = fault(&state, IMPORT).await {
+        return r;
+    }
+    let mut s = state.lock().unwrap();
+    s.requests.push(format!("POST /api/projects/{id}/import"));
+    if !s.projects.contains_key(&id) {
+        return HttpResponse::NotFound().json(json!({"detail": "Not found."}));
+    }
+    let items = body.as_array().unwrap();
+    for item in items {
+        let next = s.tasks.keys().next_back().map_or(1, |last| last + 1);
+        assert!(
+            item["data"].is_object(),
+            "LS reads an unwrapped item's keys as data: {item}"
+        );
+        let meta = if item["meta"].is_object() {
+            item["meta"].clone()
+        } else {
+            json!({})
+        };
+        s.tasks.insert(
+            next,
+            json!({"id": next, "project": *id, "data": item["data"], "meta": meta, "total_annotations": 0, "annotations": []}),
+        );
+    }
+    s.imports.push(items.len());
+    s.imported.extend(items.iter().cloned());
+    HttpResponse::Created().json(json!({"task_count": items.len(), "annotation_count": 0, "prediction_count": 0}))
+}
+
+/// The Data Manager's `delete_tasks` action on the selected ids.
+async fn action(
+    state: State,
+    req: HttpRequest,
+    q: web::Query<HashMap<String, String>>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    if let Some(r) = authorized(&state, &req) {
+        return r;
+    }
+    assert_eq!(q["id"], "delete_tasks");
+    let mut s = state.lock().unwrap();
+    s.requests.push("POST /api/dm/actions?id=delete_tasks".into());
+    let ids: Vec<u64> = body["selectedItems"]["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    for id in &ids {
+        s.tasks.remove(id);
+    }
+    HttpResponse::Ok()
+        .json(json!({"processed_items": ids.len(), "reload": false, "detail": format!("Deleted {} tasks", ids.len())}))
 }

@@ -3,6 +3,7 @@
 mod bad_input;
 mod fake_ls;
 mod helpers;
+mod import;
 mod labelstudio;
 mod links;
 mod misc;
