@@ -19,10 +19,10 @@ COPY src ./src
 COPY crates ./crates
 COPY assets ./assets
 COPY docs/openapi.json ./docs/openapi.json
-# Touch so cargo sees the real sources as newer than the placeholder build.
+# Touch so cargo sees the real sources as newer than the placeholder build. The release profile
+# strips the binary (Cargo.toml).
 RUN touch src/main.rs src/lib.rs crates/oss-emulator/src/lib.rs \
-    && cargo build --release --locked --bin ls-presign \
-    && strip target/release/ls-presign
+    && cargo build --release --locked --bin ls-presign
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -23,40 +23,37 @@ impl Report {
     }
 }
 
-/// Runs every check; exit 0 when all pass.
+/// Runs every check; exit 0 when all pass. A broken part of the configuration fails its lines
+/// and the checks that need it; the others still run.
 pub async fn run(object: Option<String>) -> CommandResult {
     let mut r = Report { failed: 0 };
-    let config = match Config::load(&Env::process()) {
-        Ok(c) => c,
-        Err(e) => {
+    let (whole, storages, keys, label_studio) = match Config::load_partial(&Env::process()) {
+        Ok(c) => (true, Some(c.storages), Some(c.keys), c.label_studio),
+        Err(partial) => {
             // Every problem on a line of its own, all in one run.
-            for problem in e.to_string().lines() {
+            for problem in partial.error.to_string().lines() {
                 r.line(false, "configuration", problem);
             }
-            println!("{} failed", checks(r.failed));
-            return Ok(ExitCode::FAILURE);
+            (false, partial.storages, partial.keys, partial.label_studio.flatten())
         }
     };
-    let names: Vec<String> = config
-        .storages
-        .list
+    let list = storages.map(|s| s.list);
+    let names: Vec<String> = list
         .iter()
+        .flatten()
         .map(|s| format!("{}://{}", s.scheme, s.bucket))
         .collect();
-    r.line(
-        !names.is_empty(),
-        "configuration",
-        if names.is_empty() {
-            NO_STORAGE.to_owned()
-        } else {
-            format!("storages {}", names.join(", "))
-        },
-    );
-    match config.keys.require_secret() {
-        Ok(_) => r.line(true, "secret", "LS_PRESIGN_SECRET is set (stable links and tokens)"),
-        Err(e) => r.line(false, "secret", e),
+    match &list {
+        Some(list) if list.is_empty() => r.line(false, "configuration", NO_STORAGE),
+        Some(_) if whole => r.line(true, "configuration", format!("storages {}", names.join(", "))),
+        _ => {}
     }
-    let storages = Storages::new(config.storages.list.clone())?;
+    match keys.as_ref().map(|k| k.require_secret()) {
+        Some(Ok(_)) => r.line(true, "secret", "LS_PRESIGN_SECRET is set (stable links and tokens)"),
+        Some(Err(e)) => r.line(false, "secret", e),
+        None => {}
+    }
+    let storages = Storages::new(list.unwrap_or_default())?;
     for (i, s) in storages.all().iter().enumerate() {
         let name = &names[i];
         let p = s.presign("GET", "ls-presign-check", crate::time::now(), s.config.ttl);
@@ -74,7 +71,7 @@ pub async fn run(object: Option<String>) -> CommandResult {
     if let Some(object) = object {
         check_object(&mut r, &storages, &object).await;
     }
-    if let Some(ls) = &config.label_studio {
+    if let Some(ls) = &label_studio {
         match LabelStudio::from_config(ls) {
             Ok(client) => match client.ping().await {
                 Ok(()) => r.line(

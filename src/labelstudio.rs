@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::net_error;
+
 /// Attempts per request (the first try plus retries).
 const ATTEMPTS: u32 = 5;
 /// Refresh the access token this long before LS says it expires.
@@ -29,7 +31,7 @@ pub enum LsError {
     Unauthorized { status: u16, detail: String },
     #[error("Label Studio answered {status} to {what}: {detail}")]
     Status { what: String, status: u16, detail: String },
-    #[error("Label Studio could not be reached for {what}: {source}")]
+    #[error("{}", unreachable(.what, .source))]
     Unreachable {
         what: String,
         #[source]
@@ -368,6 +370,14 @@ impl LabelStudio {
         let header = format!("Bearer {token}");
         *slot = Some((SecretString::from(token), Instant::now() + lifetime));
         Ok(header)
+    }
+}
+
+/// [`LsError::Unreachable`] in the user's words: the host and why, when the error says.
+fn unreachable(what: &str, source: &reqwest::Error) -> String {
+    match net_error::no_answer(source) {
+        Some(no) => format!("cannot reach Label Studio at {}: {}", no.host, no.cause),
+        None => format!("Label Studio could not be reached for {what}: {source}"),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod labelstudio;
 pub mod link;
 pub mod logging;
 pub mod metrics;
+pub mod net_error;
 pub mod resolve;
 pub mod rewrite;
 pub mod sign;

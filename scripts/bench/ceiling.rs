@@ -2,7 +2,7 @@
 //! `GET /r/{token}` with a fixed `303 See Other`, on as many workers as ls-presign uses.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example ceiling -- \
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --profile profiling --example ceiling -- \
 //!     127.0.0.1:9190 [workers] [links] [--tls-cert cert.pem --tls-key key.pem]
 //! ```
 //! The Location is a presigned URL of the same length as ls-presign's, with the same

@@ -21,8 +21,9 @@ CEIL_PORT=${CEIL_PORT:-19190}
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-load.XXXXXX)}
 command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get install -y wrk)" >&2; exit 2; }
 
-cargo build --release --locked --bin ls-presign --example ceiling >&2
-BIN=$CARGO_TARGET_DIR/release
+# The release build with symbols (Cargo.toml, [profile.profiling]), so perf can read the services.
+cargo build --profile profiling --locked --bin ls-presign --example ceiling >&2
+BIN=$CARGO_TARGET_DIR/profiling
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

@@ -40,8 +40,9 @@ case $FLOOR in actix | nginx) ;; *) echo "page.sh: FLOOR is actix (scripts/bench
 OUT=${OUT:-$(mktemp -d /tmp/ls-presign-page.XXXXXX)}
 [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --ignore-scripts >&2)
 
-cargo build --release --locked --bin ls-presign --example page_bench --example ceiling >&2
-BIN=$CARGO_TARGET_DIR/release
+# The release build with symbols (Cargo.toml, [profile.profiling]), so perf can read the services.
+cargo build --profile profiling --locked --bin ls-presign --example page_bench --example ceiling >&2
+BIN=$CARGO_TARGET_DIR/profiling
 # With FRONT set, nginx holds the public ports and the services and the floor listen on those + 10.
 OFF=0
 [ -z "$FRONT" ] || OFF=10

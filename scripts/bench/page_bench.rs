@@ -4,7 +4,7 @@
 //! time can be read from /proc without the emulator's.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --release --example page_bench -- \
+//! CARGO_TARGET_DIR=/tmp/bench-target cargo run --profile profiling --example page_bench -- \
 //!     --latency-ms 30 --images 200 --image-side 256 --secret <LS_PRESIGN_SECRET> \
 //!     [--tls-cert cert.pem --tls-key key.pem [--store-h2]]
 //! ```

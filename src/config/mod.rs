@@ -37,9 +37,26 @@ pub struct Config {
     pub imports: ImportsConfig,
 }
 
+/// What loaded of a configuration that did not load whole: a command that can do without the
+/// broken sections (`check`) goes on with the others.
+#[derive(Debug)]
+pub struct Partial {
+    /// Every problem found.
+    pub error: ConfigError,
+    pub storages: Option<StoragesConfig>,
+    pub keys: Option<KeysConfig>,
+    /// `Some(None)` when the section loaded and Label Studio is not configured.
+    pub label_studio: Option<Option<LabelStudioConfig>>,
+}
+
 impl Config {
     /// Loads and validates the configuration from `env` (and the TOML file it names).
     pub fn load(env: &Env<'_>) -> Result<Config, ConfigError> {
+        Config::load_partial(env).map_err(|partial| partial.error)
+    }
+
+    /// [`Config::load`], keeping the sections that loaded when another did not.
+    pub fn load_partial(env: &Env<'_>) -> Result<Config, Box<Partial>> {
         // Keys first: whether TLS is served decides the default public URL's scheme.
         let mut problems = Problems::default();
         let keys = problems.take(KeysConfig::load(env));
@@ -60,7 +77,12 @@ impl Config {
                     imports,
                 })
             }
-            _ => Err(problems.into_error("configuration")),
+            (keys, _, storages, label_studio, _, _) => Err(Box::new(Partial {
+                error: problems.into_error("configuration"),
+                storages,
+                keys,
+                label_studio,
+            })),
         }
     }
 

@@ -26,6 +26,7 @@ use self::object::{ByteRange, Info};
 use self::transport::{StoreAnswer, Transport};
 use crate::config::{SignatureVersion, StorageConfig};
 use crate::error_code::ErrorCode;
+use crate::net_error;
 use crate::sign::{Addressing, AwsV4, OssV1, OssV4, Presigned, Request, Signer};
 use crate::uri::{Scheme, StorageUri};
 
@@ -193,7 +194,7 @@ pub enum StorageError {
     Refused { uri: StorageUri, status: u16, code: String },
     #[error("cannot do this on {uri}: {why}")]
     Unsupported { uri: StorageUri, why: &'static str },
-    #[error("the storage could not be reached for {uri}: {source}")]
+    #[error("{}", unreachable(.uri, .source.as_ref()))]
     Unreachable {
         uri: StorageUri,
         #[source]
@@ -242,6 +243,14 @@ impl StorageError {
                 source: Box::new(e),
             },
         }
+    }
+}
+
+/// [`StorageError::Unreachable`] in the user's words: the host and why, when the error says.
+fn unreachable(uri: &StorageUri, source: &(dyn std::error::Error + 'static)) -> String {
+    match net_error::no_answer(source) {
+        Some(no) => format!("cannot reach the storage at {} for {uri}: {}", no.host, no.cause),
+        None => format!("the storage could not be reached for {uri}: {source}"),
     }
 }
 
@@ -441,7 +450,10 @@ impl Storages {
         Ok(Object {
             status: resp.status().as_u16(),
             headers: resp.headers().clone(),
-            body: Box::pin(resp.bytes_stream().map_err(|e| std::io::Error::other(e.without_url()))),
+            body: Box::pin(
+                resp.bytes_stream()
+                    .map_err(|e| std::io::Error::other(net_error::redact(e))),
+            ),
         })
     }
 
@@ -462,7 +474,7 @@ impl Storages {
         }
         let resp = req.send().await.map_err(|e| StorageError::Unreachable {
             uri: uri.clone(),
-            source: Box::new(e.without_url()),
+            source: Box::new(net_error::redact(e)),
         })?;
         match resp.status().as_u16() {
             200 | 206 | 304 | 416 => Ok(resp),

@@ -8,6 +8,7 @@ use http::header::{HeaderName, HeaderValue};
 use opendal::{Buffer, Error, ErrorKind, HttpBody, HttpTransport};
 use percent_encoding::percent_decode_str;
 
+use crate::net_error;
 use crate::sign::{HeaderRequest, OssV4, encode, is_signed_header, push_encoded};
 
 /// Sends OpenDAL's requests, signing them first when the storage signs OSS V4.
@@ -162,7 +163,7 @@ impl HttpTransport for Transport {
         let resp = self.client.execute(request).await.map_err(|e| {
             unexpected("send the request to the store")
                 .set_temporary()
-                .set_source(e.without_url())
+                .set_source(net_error::redact(e))
         })?;
         let status = resp.status();
         if refused(status) {
@@ -194,7 +195,7 @@ impl HttpTransport for Transport {
         let stream = resp.bytes_stream().map_ok(Buffer::from).map_err(|e| {
             unexpected("read the store's answer")
                 .set_temporary()
-                .set_source(e.without_url())
+                .set_source(net_error::redact(e))
         });
         out.body(HttpBody::new(stream, size))
             .map_err(|e| unexpected("build the response").set_source(e))

@@ -397,7 +397,8 @@ fn an_unknown_oss_region_is_warned_about() {
     );
 }
 
-/// A configuration with four problems reports all four in one run, in `serve` and in `check`.
+/// A configuration with four problems reports all four in one run, in `serve` and in `check`
+/// (which goes on to the secret).
 #[test]
 fn every_configuration_problem_is_reported_at_once() {
     let out = cmd(&[("OSS_BUCKET", "x")]).arg("serve").output().unwrap();
@@ -425,8 +426,152 @@ fn every_configuration_problem_is_reported_at_once() {
         "FAIL configuration: OSS_REGION: required",
         "FAIL configuration: OSS_ACCESS_KEY_ID: required",
         "FAIL configuration: OSS_ACCESS_KEY_SECRET: required",
-        "4 checks failed",
+        // The keys section loaded: its check runs too.
+        "FAIL secret: LS_PRESIGN_SECRET: required",
+        "5 checks failed",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}");
     }
+}
+
+/// A port nothing listens on.
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A broken storage configuration does not stop `check`: Label Studio, configured on its own,
+/// is still pinged, and its failure names the host and the cause.
+#[test]
+fn check_goes_on_to_label_studio_when_the_storage_config_is_broken() {
+    let port = dead_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = cmd(&[
+        ("OSS_BUCKET", "x"),
+        ("LABEL_STUDIO_URL", &url),
+        ("LABEL_STUDIO_API_KEY", "x-token"),
+        ("LS_PRESIGN_SECRET", "check-secret-0123456789"),
+    ])
+    .arg("check")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "FAIL configuration: OSS_REGION: required for OSS, e.g. cn-hangzhou",
+            "FAIL configuration: OSS_ACCESS_KEY_ID: required",
+            "FAIL configuration: OSS_ACCESS_KEY_SECRET: required",
+            "PASS secret: LS_PRESIGN_SECRET is set (stable links and tokens)",
+            &format!(
+                "FAIL label studio: cannot reach Label Studio at 127.0.0.1:{port}: connection refused (is it running?)"
+            ),
+            "4 checks failed",
+        ],
+        "{stdout}"
+    );
+}
+
+/// The `reach` line of a storage `check` cannot reach names the host and port and why: a host
+/// name that does not resolve, a server that does not speak TLS on an https endpoint.
+#[test]
+fn check_names_the_host_and_cause_of_an_unreachable_storage() {
+    let run = |endpoint: &str| {
+        let out = cmd(&[
+            ("OSS_BUCKET", "photos"),
+            OSS[1],
+            OSS[2],
+            OSS[3],
+            ("OSS_ENDPOINT", endpoint),
+            ("OSS_ADDRESSING_STYLE", "path"),
+            ("LS_PRESIGN_SECRET", "check-secret-0123456789"),
+        ])
+        .arg("check")
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        stdout
+            .lines()
+            .find(|l| l.starts_with("FAIL reach oss://photos: "))
+            .unwrap_or_else(|| panic!("{stdout}"))
+            .to_owned()
+    };
+    assert_eq!(
+        run("https://oss.example.invalid"),
+        "FAIL reach oss://photos: cannot reach the storage at oss.example.invalid:443 for \
+         oss://photos/.ls-presign-ready: DNS lookup failed (check the host name)"
+    );
+
+    // Plain HTTP where the endpoint says https.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = plain.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut socket in plain.incoming().flatten() {
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    assert_eq!(
+        run(&format!("https://127.0.0.1:{port}")),
+        format!(
+            "FAIL reach oss://photos: cannot reach the storage at 127.0.0.1:{port} for \
+             oss://photos/.ls-presign-ready: TLS handshake failed: received corrupt message of type \
+             InvalidContentType (does the server speak https on this port?)"
+        )
+    );
+}
+
+/// A Label Studio that accepts connections and never answers: `check` waits
+/// `LABEL_STUDIO_TIMEOUT` and says it timed out.
+#[test]
+fn check_says_when_label_studio_times_out() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for socket in silent.incoming().flatten() {
+            open.push(socket);
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let storage_port = dead_port();
+    let started = Instant::now();
+    let out = cmd(&[
+        OSS[0],
+        OSS[1],
+        OSS[2],
+        OSS[3],
+        ("OSS_ENDPOINT", &format!("http://127.0.0.1:{storage_port}")),
+        ("OSS_ADDRESSING_STYLE", "path"),
+        ("LABEL_STUDIO_URL", &url),
+        ("LABEL_STUDIO_API_KEY", "x-token"),
+        ("LABEL_STUDIO_TIMEOUT", "1"),
+    ])
+    .arg("check")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    for line in [
+        format!(
+            "FAIL label studio: cannot reach Label Studio at 127.0.0.1:{port}: timed out (is a firewall in the way, \
+             or the server overloaded?)"
+        )
+        .as_str(),
+        "3 checks failed",
+    ] {
+        assert!(lines.contains(&line), "{line}: {stdout}");
+    }
+    // The storage on a port nothing listens on: refused.
+    let refused = format!(
+        "FAIL reach oss://photos: cannot reach the storage at 127.0.0.1:{storage_port} for \
+         oss://photos/.ls-presign-ready: connection refused (is it running?)"
+    );
+    assert!(lines.contains(&refused.as_str()), "{stdout}");
 }

@@ -186,7 +186,11 @@ async fn request_ids_and_readiness() {
     assert_eq!(resp.status(), 503);
     let body: Value = resp.json().await.unwrap();
     let check = body["checks"]["label_studio"].as_str().unwrap();
-    assert!(check.contains("could not be reached"), "{body}");
+    assert_eq!(
+        check,
+        format!("cannot reach Label Studio at 127.0.0.1:{dead}: connection refused (is it running?)"),
+        "{body}"
+    );
     app.stop().await;
 }
 
