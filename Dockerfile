@@ -28,10 +28,12 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin lspresign
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin lspresign \
+    && mkdir -p /var/lib/ls-presign && chown 10001:10001 /var/lib/ls-presign
 COPY --from=builder /src/target/release/ls-presign /usr/local/bin/ls-presign
 USER 10001
-ENV HOST=0.0.0.0 PORT=9090 RUST_LOG=info
+# LS_PRESIGN_STATE_DIR: what `import` knows of each project between runs (a cache).
+ENV HOST=0.0.0.0 PORT=9090 RUST_LOG=info LS_PRESIGN_STATE_DIR=/var/lib/ls-presign
 EXPOSE 9090
 STOPSIGNAL SIGTERM
 # HTTPS when the service serves TLS itself (its certificate names the public host, hence -k).

@@ -116,6 +116,7 @@ fn cli_env(vars: &HashMap<String, String>, public_url: &str) -> String {
         "OSS_ACCESS_KEY_ID",
         "OSS_ACCESS_KEY_SECRET",
         "LS_PRESIGN_SECRET",
+        "LABEL_STUDIO_URL",
     ];
     let mut line = String::from("export");
     for name in names {
@@ -207,9 +208,13 @@ Resolve tasks to direct presigned URLs:
   curl -s -X POST -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
        {base}/v1/resolve -d '{{\"image\": \"oss://{BUCKET}/{}\"}}'
 
-The command line against this demo (sign, check, rewrite, token), in another shell:
+The command line against this demo (sign, check, rewrite, token, import), in another shell:
   {cli_env}
   ls-presign sign oss://{BUCKET}/{}
+
+Connect the demo bucket to a Label Studio project whose label config has an <Image
+value=\"$image\"/> (with LABEL_STUDIO_API_KEY set too): one task per image, each once:
+  ls-presign import --project <id> oss://{BUCKET}/
 
 Press Ctrl-C to stop.",
         emulator.endpoint(),

@@ -123,6 +123,9 @@ class Demo:
         start = text.index("[", text.index("Label Studio import JSON"))
         self.tasks, _ = json.JSONDecoder().raw_decode(text, start)
         self.token = re.search(r"API token for this run[^\n]*\n\s*(\S+)", text).group(1)
+        # The `export ...` line it prints for the command line: NAME='value' pairs.
+        export = re.search(r"^\s*export (.*)$", text, re.M).group(1)
+        self.cli_env = dict(re.findall(r"(\w+)='([^']*)'", export))
 
     def stop(self):
         self.proc.terminate()
