@@ -5,29 +5,13 @@ task whose meta, annotation (a text answer) and prediction quote its oss:// URI.
 
 Starts Label Studio on 127.0.0.1 with a throwaway data directory, and stops it afterwards.
 """
-import json, os, subprocess, sys, tempfile, time, urllib.request
+import json
+import sys
+
+from ls_scratch import scratch_label_studio
 
 venv, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-data_dir = tempfile.mkdtemp(prefix="ls-export-")
-token = "exportcapturetoken0123"
-env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=data_dir, LABEL_STUDIO_USERNAME="admin@example.com",
-           LABEL_STUDIO_PASSWORD="capture-password-1", LABEL_STUDIO_USER_TOKEN=token,
-           LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true", LABEL_STUDIO_COLLECT_ANALYTICS="false",
-           LABEL_STUDIO_LATEST_VERSION_CHECK="false", LABEL_STUDIO_SENTRY_DSN="", LABEL_STUDIO_FRONTEND_SENTRY_DSN="",
-           LABEL_STUDIO_HOST=f"http://127.0.0.1:{port}")
-ls = subprocess.Popen([f"{venv}/bin/label-studio", "start", "--no-browser", "--internal-host", "127.0.0.1",
-                       "--port", str(port), "--data-dir", data_dir], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-base = f"http://127.0.0.1:{port}"
-def call(method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return r.status, r.read()
-try:
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(base + "/health/", timeout=2).status == 200: break
-        except Exception: time.sleep(1)
+with scratch_label_studio(venv, port) as call:
     config = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
               '<Choice value="cat"/><Choice value="dog"/></Choices>'
               '<TextArea name="note" toName="image"/></View>')
@@ -52,5 +36,3 @@ try:
                    "label_config": config, "response": exported}, f, indent=2, ensure_ascii=False)
         f.write("\n")
     print("captured", out)
-finally:
-    ls.terminate(); ls.wait(timeout=30)

@@ -7,48 +7,35 @@ Studio, answered by a real Label Studio 1.23.2 — the project, an import of wra
 
 Starts Label Studio on 127.0.0.1 with a throwaway data directory, and stops it afterwards.
 """
-import json, os, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.parse, urllib.request
+import json
+import sys
+import urllib.parse
+
+from ls_scratch import scratch_label_studio
 
 venv, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-data_dir = tempfile.mkdtemp(prefix="ls-import-")
-token = "importcapturetoken0123"
-env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=data_dir, LABEL_STUDIO_USERNAME="admin@example.com",
-           LABEL_STUDIO_PASSWORD="capture-password-1", LABEL_STUDIO_USER_TOKEN=token,
-           LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true", LABEL_STUDIO_COLLECT_ANALYTICS="false",
-           LABEL_STUDIO_LATEST_VERSION_CHECK="false", LABEL_STUDIO_SENTRY_DSN="", LABEL_STUDIO_FRONTEND_SENTRY_DSN="",
-           LABEL_STUDIO_HOST=f"http://127.0.0.1:{port}")
-ls = subprocess.Popen([f"{venv}/bin/label-studio", "start", "--no-browser", "--internal-host", "127.0.0.1",
-                       "--port", str(port), "--data-dir", data_dir], env=env, stdout=subprocess.DEVNULL,
-                      stderr=subprocess.DEVNULL)
-base = f"http://127.0.0.1:{port}"
 calls = []
 
 
-def call(method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            status, text = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read()
-    answer = json.loads(text) if text else None
-    if isinstance(answer, dict):
-        for volatile in ("id", "duration", "created_at", "updated_at"):
-            if volatile in answer and volatile != "id" or (volatile == "id" and isinstance(answer.get("id"), str)):
-                answer[volatile] = "VOLATILE"
-    calls.append({"request": {"method": method, "path": urllib.parse.unquote(path), "json": body},
-                  "status": status, "response": answer})
-    return status, answer
+def recorded(call):
+    """`call`, each request and its answer kept in `calls` (volatile values replaced)."""
+    def record(method, path, body=None):
+        status, text = call(method, path, body)
+        answer = json.loads(text) if text else None
+        if isinstance(answer, dict):
+            for volatile in ("duration", "created_at", "updated_at"):
+                if volatile in answer:
+                    answer[volatile] = "VOLATILE"
+            if isinstance(answer.get("id"), str):
+                answer["id"] = "VOLATILE"
+        calls.append({"request": {"method": method, "path": urllib.parse.unquote(path), "json": body},
+                      "status": status, "response": answer})
+        return status, answer
+    return record
 
 
-try:
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(base + "/health/", timeout=2).status == 200:
-                break
-        except Exception:
-            time.sleep(1)
+with scratch_label_studio(venv, port) as raw_call:
+    call = recorded(raw_call)
     config = '<View><Header value="$title"/><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/></Choices></View>'
     _, p = call("POST", "/api/projects/", {"title": "import capture", "label_config": config})
     pid = p["id"]
@@ -73,7 +60,3 @@ try:
                   f, indent=2, ensure_ascii=False)
         f.write("\n")
     print("captured", out)
-finally:
-    ls.terminate()
-    ls.wait(timeout=30)
-    shutil.rmtree(data_dir, ignore_errors=True)

@@ -40,6 +40,20 @@ pub enum CommandError {
     Io { what: String, source: std::io::Error },
 }
 
+/// A flag raised at the first Ctrl-C, after saying `message` (how the command stops, and what to
+/// run to finish): long commands check it between units of work.
+pub fn stop_on_ctrl_c(message: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nls-presign: {message}");
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    stop
+}
+
 impl CommandError {
     /// An I/O failure on `what` (a file, stdin, stdout, a listener).
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CommandError {

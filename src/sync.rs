@@ -4,14 +4,13 @@
 //! it (Ctrl-C) and running it again is safe.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::command::{CommandError, CommandResult};
+use crate::command::{CommandError, CommandResult, stop_on_ctrl_c};
 use crate::config::Config;
 use crate::labelstudio::{LabelStudio, LsError};
 use crate::resolve::Resolver;
@@ -105,14 +104,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
     let resolver = Resolver::new(&config)?;
     let ls = LabelStudio::from_config(ls_config)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nls-presign: stopping after the tasks in flight; run sync again to finish");
-            flag.store(true, Ordering::Relaxed);
-        }
-    });
+    let stop = stop_on_ctrl_c("stopping after the tasks in flight; run sync again to finish");
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} tasks  {msg}  [{elapsed_precise}, eta {eta}]")

@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::importer::{Importer, Options, Summary};
 use super::lease;
-use crate::command::{CommandError, CommandResult};
+use crate::command::{CommandError, CommandResult, stop_on_ctrl_c};
 use crate::config::Config;
 use crate::labelstudio::LabelStudio;
 use crate::resolve::{Resolver, RewriteAs};
@@ -34,14 +33,7 @@ pub async fn run(config: Config, mut opts: Options) -> CommandResult {
         holder: lease::holder_name(),
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nls-presign: stopping after the batch in flight; run import again to continue");
-            flag.store(true, Ordering::Relaxed);
-        }
-    });
+    let stop = stop_on_ctrl_c("stopping after the batch in flight; run import again to continue");
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg}  [{elapsed_precise}]")

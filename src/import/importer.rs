@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -80,6 +81,27 @@ pub struct Summary {
     pub interrupted: bool,
     /// The first problems, one line each.
     pub problems: Vec<String>,
+    /// Where the time went.
+    pub time: Timings,
+}
+
+/// Where an import's time went.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Timings {
+    /// Waiting for the bucket's list pages.
+    pub listing: Duration,
+    /// Making tasks: links or presigned URLs, task files read and rewritten.
+    pub tasks: Duration,
+    /// Waiting for Label Studio.
+    pub label_studio: Duration,
+}
+
+/// Runs `f`, adding the time it took to `into`.
+async fn timed<T>(into: &mut Duration, f: impl std::future::Future<Output = T>) -> T {
+    let start = Instant::now();
+    let out = f.await;
+    *into += start.elapsed();
+    out
 }
 
 impl Summary {
@@ -107,7 +129,13 @@ impl Summary {
         if opts.delete_missing {
             line.push_str(&format!(" ({} tasks removed)", s.deleted));
         }
-        line.push_str(&format!("; {} Label Studio requests", s.ls_requests));
+        line.push_str(&format!(
+            "; {} Label Studio requests; {:.1} s listing, {:.1} s making tasks, {:.1} s in Label Studio",
+            s.ls_requests,
+            s.time.listing.as_secs_f64(),
+            s.time.tasks.as_secs_f64(),
+            s.time.label_studio.as_secs_f64()
+        ));
         if s.interrupted {
             line.push_str(" (interrupted: run import again to continue)");
         }
@@ -154,7 +182,7 @@ impl Importer<'_> {
         progress: &(dyn Fn(&Summary) + Sync),
     ) -> Result<Summary, ImportError> {
         let mut summary = Summary::default();
-        let project = self.ls.project(opts.project).await?;
+        let project = timed(&mut summary.time.label_studio, self.ls.project(opts.project)).await?;
         summary.ls_requests += 1;
         let field = match &opts.mode {
             Mode::Blob { field } => {
@@ -199,7 +227,7 @@ impl Importer<'_> {
             .as_ref()
             .map(|d| Known::file_in(d, self.ls.base(), opts.project));
         let mut known = Known::load(state_file.as_deref(), self.ls.base(), opts.project);
-        let refreshed = known.refresh(self.ls, task_number).await;
+        let refreshed = timed(&mut summary.time.label_studio, known.refresh(self.ls, task_number)).await;
         summary.ls_requests += known.requests;
         refreshed?;
 
@@ -212,12 +240,13 @@ impl Importer<'_> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut unreadable: HashSet<String> = HashSet::new();
         let now = crate::time::now();
-        let mut listing = self
-            .storages
-            .list(&opts.prefix, opts.recursive)
-            .await
-            .map_err(ImportError::List)?;
-        while let Some(listed) = listing.next().await {
+        let mut listing = timed(
+            &mut summary.time.listing,
+            self.storages.list(&opts.prefix, opts.recursive),
+        )
+        .await
+        .map_err(ImportError::List)?;
+        while let Some(listed) = timed(&mut summary.time.listing, listing.next()).await {
             let listed = listed.map_err(ImportError::List)?;
             let uri = listed.uri;
             if uri.key.starts_with(OWN_FOLDER) {
@@ -237,20 +266,24 @@ impl Importer<'_> {
                     } else if !field.fits(&uri.key) {
                         summary.skipped += 1;
                     } else {
+                        let start = Instant::now();
                         match source::object_task(self.resolver, field, &uri, opts.output, now) {
                             Ok(task) => batch.push(task),
                             Err(e) => summary.problem(format!("{uri}: {e}")),
                         }
+                        summary.time.tasks += start.elapsed();
                     }
                 }
                 None if !source::is_task_file(&uri.key) => summary.skipped += 1,
                 None => {
+                    let start = Instant::now();
                     if !self
                         .read_task_file(&uri, opts, now, &known, &mut seen, &mut batch, summary)
                         .await
                     {
                         unreadable.insert(uri.to_string());
                     }
+                    summary.time.tasks += start.elapsed();
                 }
             }
             if batch.tasks.len() >= opts.batch {
@@ -265,7 +298,10 @@ impl Importer<'_> {
         if !summary.interrupted {
             self.flush(opts, &mut batch, &mut known, lease, summary).await?;
             progress(summary);
-            self.missing(opts, &seen, &unreadable, &mut known, summary).await?;
+            let start = Instant::now();
+            let missing = self.missing(opts, &seen, &unreadable, &mut known, summary).await;
+            summary.time.label_studio += start.elapsed();
+            missing?;
         }
         if let Some(file) = &state_file
             && let Err(e) = known.save(file)
@@ -341,10 +377,12 @@ impl Importer<'_> {
         if let Some(lease) = lease {
             lease.keep().await?;
         }
+        let start = Instant::now();
         let sent = self.ls.import_tasks(opts.project, &tasks).await;
         summary.ls_requests += 1;
         let before = known.requests;
         let read = known.read_new(self.ls).await;
+        summary.time.label_studio += start.elapsed();
         summary.ls_requests += known.requests - before;
         read?;
         match sent {

@@ -153,6 +153,10 @@ class OssV2:
                           [p.prefix for p in page.common_prefixes or []]))
         return pages
 
+    def put_new(self, key: str, data: bytes):
+        self.client.put_object(oss.PutObjectRequest(bucket=self.bucket, key=key, body=data,
+                                                    forbid_overwrite=True))
+
     def delete(self, key: str):
         self.client.delete_object(oss.DeleteObjectRequest(bucket=self.bucket, key=key))
 
@@ -193,6 +197,9 @@ class Oss2:
         """oss2's own ObjectIteratorV2 (pages of 3): keys and prefixes, in order."""
         return [o.key for o in oss2.ObjectIteratorV2(self.bucket, max_keys=3, **kw)]
 
+    def put_new(self, key: str, data: bytes):
+        self.bucket.put_object(key, data, headers={"x-oss-forbid-overwrite": "true"})
+
     def delete(self, key: str):
         self.bucket.delete_object(key)
 
@@ -229,6 +236,20 @@ class Boto3:
                   "StartAfter": kw.get("start_after", "")}
         pages = []
         for page in self.client.get_paginator("list_objects_v2").paginate(
+                **{k: v for k, v in params.items() if v}, PaginationConfig={"PageSize": page_size}):
+            pages.append(([o["Key"] for o in page.get("Contents", [])],
+                          [p["Prefix"] for p in page.get("CommonPrefixes", [])]))
+        return pages
+
+    def put_new(self, key: str, data: bytes):
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+
+    def list_v1(self, page_size: int, **kw) -> list[tuple[list, list]]:
+        """ListObjects (V1, markers): what boto3's `bucket.objects` uses, and Label Studio's S3
+        storage with it."""
+        params = {"Bucket": self.bucket, "Prefix": kw.get("prefix", ""), "Delimiter": kw.get("delimiter", "")}
+        pages = []
+        for page in self.client.get_paginator("list_objects").paginate(
                 **{k: v for k, v in params.items() if v}, PaginationConfig={"PageSize": page_size}):
             pages.append(([o["Key"] for o in page.get("Contents", [])],
                           [p["Prefix"] for p in page.get("CommonPrefixes", [])]))
@@ -313,6 +334,12 @@ def cases_for(adapter, state: State) -> list[tuple[str, object]]:
         for after in ["dir/", "hash#frag", "zzz", " "]:
             _same(f"start-after {after!r}", expected(start_after=after), _flat(sdk().list(5, start_after=after)))
 
+    def list_v1():
+        pages = sdk().list_v1(4)
+        _paged(pages, 4)
+        _same("keys, 4 a page (ListObjects V1)", expected(), _flat(pages))
+        _same("prefix dir/, delimiter / (V1)", expected("dir/", "/"), _flat(sdk().list_v1(2, prefix="dir/", delimiter="/")))
+
     def list_raw():
         # Names unencoded: only where XML can carry them (no control characters under dir/).
         _same("prefix dir/, no encoding-type", expected("dir/"), _flat(sdk().list(2, encoded=False, prefix="dir/")))
@@ -331,6 +358,22 @@ def cases_for(adapter, state: State) -> list[tuple[str, object]]:
                 raise Failed(f"refused, but not for the signature: {e}") from e
             return
         raise Failed("a wrong secret listed the bucket")
+
+    def create_only():
+        # What the import lease relies on: the first create-only write wins, the second is
+        # refused as the store refuses it (OSS 409 FileAlreadyExists, S3 412), bytes unchanged.
+        key = "lease/00000000000000000001.json"
+        sdk().put_new(key, b"first")
+        try:
+            sdk().put_new(key, b"second")
+        except Exception as e:  # noqa: BLE001 - each SDK has its own error type
+            want = "PreconditionFailed" if adapter is Boto3 else "FileAlreadyExists"
+            if want not in str(e):
+                raise Failed(f"refused, but not with {want}: {e}") from e
+        else:
+            raise Failed("a second create-only write replaced the object")
+        _same("the object after the refused write", b"first", sdk().get(key))
+        sdk().delete(key)
 
     def delete_one_by_one():
         singles = [k for k in KEYS if k not in adapter.batch_keys] + adapter.batch_keys[:3]
@@ -361,9 +404,12 @@ def cases_for(adapter, state: State) -> list[tuple[str, object]]:
     ]
     if adapter is not Boto3:
         steps.append(("list without encoding-type", list_raw))
+    else:
+        steps.append(("list with ListObjects (V1), 4 a page", list_v1))
     if adapter is Oss2:
         steps.append(("ObjectIteratorV2", iterator))
     steps += [
+        ("a second create-only write is refused", create_only),
         ("a wrong secret is refused", wrong_secret),
         ("delete one by one (missing key too)", delete_one_by_one),
         ("batch delete, verbose", delete_batch_verbose),

@@ -1,5 +1,6 @@
-//! ListObjectsV2 (`GET /?list-type=2`): its parameters, one page over a bucket's sorted keys, and
-//! the `<ListBucketResult>` answer, as Aliyun OSS gives them.
+//! ListObjectsV2 (`GET /?list-type=2`) and the older ListObjects (`GET /` with `marker`, what
+//! boto3's `bucket.objects` and so Label Studio's S3 storage use): their parameters, one page
+//! over a bucket's sorted keys, and the `<ListBucketResult>` answer, as Aliyun OSS gives them.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -30,14 +31,17 @@ pub(super) struct ListParams {
     pub fetch_owner: bool,
     /// `encoding-type=url`: names in the answer are percent-encoded.
     pub url_encoded: bool,
-    /// Where the page starts (exclusive): from the token, else `start-after`.
+    /// Where the page starts (exclusive): from the token, else `start-after` (V2); `marker` (V1).
     resume_after: String,
+    /// ListObjects (V1): `marker` and `NextMarker` instead of tokens.
+    pub v1: bool,
 }
 
 impl ListParams {
     pub fn parse(query: &[(String, String)]) -> Result<ListParams, OssError> {
         let param = |name: &str| query_param(query, name).unwrap_or("");
-        if param("list-type") != "2" {
+        let v1 = query_param(query, "list-type").is_none();
+        if !v1 && param("list-type") != "2" {
             return Err(OssError::bad_parameter(
                 "list-type",
                 param("list-type"),
@@ -55,7 +59,9 @@ impl ListParams {
         let url_encoded = url_encoding(query)?;
         let continuation_token = param("continuation-token").to_string();
         let start_after = param("start-after").to_string();
-        let resume_after = if continuation_token.is_empty() {
+        let resume_after = if v1 {
+            param("marker").to_string()
+        } else if continuation_token.is_empty() {
             start_after.clone()
         } else {
             decode_token(&continuation_token)?
@@ -69,6 +75,7 @@ impl ListParams {
             fetch_owner: param("fetch-owner").eq_ignore_ascii_case("true"),
             url_encoded,
             resume_after,
+            v1,
         })
     }
 }
@@ -116,7 +123,8 @@ fn decode_token(token: &str) -> Result<String, OssError> {
 pub(super) struct Page {
     pub contents: Vec<(String, Arc<Object>)>,
     pub common_prefixes: Vec<String>,
-    pub next_token: Option<String>,
+    /// When truncated, the last key the page used up: the next page starts after it.
+    pub next_after: Option<String>,
 }
 
 /// Keys after the resume point that start with `prefix`; with a delimiter, the keys that hold it
@@ -144,7 +152,7 @@ pub(super) fn page(objects: &Objects, params: &ListParams) -> Page {
             continue;
         }
         if page.contents.len() + page.common_prefixes.len() == params.max_keys {
-            page.next_token = last_used.map(encode_token);
+            page.next_after = last_used.map(str::to_owned);
             break;
         }
         match common {
@@ -163,6 +171,9 @@ pub(super) fn render(bucket: &str, params: &ListParams, page: &Page) -> String {
     let name = |s: &str| answer_name(params.url_encoded, s);
     let mut doc = Doc::new("ListBucketResult");
     doc.element("Name", bucket).element("Prefix", &name(&params.prefix));
+    if params.v1 {
+        doc.element("Marker", &name(&params.resume_after));
+    }
     if !params.continuation_token.is_empty() {
         doc.element("ContinuationToken", &name(&params.continuation_token));
     }
@@ -176,10 +187,12 @@ pub(super) fn render(bucket: &str, params: &ListParams, page: &Page) -> String {
     if params.url_encoded {
         doc.element("EncodingType", "url");
     }
-    doc.element("IsTruncated", if page.next_token.is_some() { "true" } else { "false" });
-    if let Some(token) = &page.next_token {
-        doc.element("NextContinuationToken", &name(token));
-    }
+    doc.element("IsTruncated", if page.next_after.is_some() { "true" } else { "false" });
+    match &page.next_after {
+        Some(last) if params.v1 => doc.element("NextMarker", &name(last)),
+        Some(last) => doc.element("NextContinuationToken", &name(&encode_token(last))),
+        None => &mut doc,
+    };
     for (key, object) in &page.contents {
         let modified: DateTime<Utc> = object.last_modified.into();
         doc.open("Contents")
@@ -200,8 +213,10 @@ pub(super) fn render(bucket: &str, params: &ListParams, page: &Page) -> String {
     for prefix in &page.common_prefixes {
         doc.open("CommonPrefixes").element("Prefix", &name(prefix)).close();
     }
-    let count = page.contents.len() + page.common_prefixes.len();
-    doc.element("KeyCount", &count.to_string());
+    if !params.v1 {
+        let count = page.contents.len() + page.common_prefixes.len();
+        doc.element("KeyCount", &count.to_string());
+    }
     doc.finish()
 }
 
@@ -237,8 +252,8 @@ mod tests {
             names.extend(page.common_prefixes.iter().cloned());
             names.sort();
             pages.push(names);
-            match page.next_token {
-                Some(next) => token = next,
+            match page.next_after {
+                Some(last) => token = encode_token(&last),
                 None => return pages,
             }
         }
@@ -288,6 +303,34 @@ mod tests {
         let q = query(&[("start-after", "a"), ("continuation-token", &token)]);
         let p = page(&all, &ListParams::parse(&q).expect("params"));
         assert_eq!(p.contents.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["d"]);
+    }
+
+    /// ListObjects (V1): pages follow `marker`, and the answer names `Marker` and `NextMarker`.
+    #[test]
+    fn v1_pages_follow_markers() {
+        let all = objects(&["a", "b b", "c", "d"]);
+        let v1 = |pairs: &[(&str, &str)]| {
+            let q: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            ListParams::parse(&q).expect("params")
+        };
+        let first = v1(&[("max-keys", "2"), ("encoding-type", "url")]);
+        let p = page(&all, &first);
+        assert_eq!(p.next_after.as_deref(), Some("b b"));
+        let body = render("bkt", &first, &p);
+        assert!(
+            body.contains("<Marker></Marker>") && body.contains("<NextMarker>b%20b</NextMarker>"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("KeyCount") && !body.contains("ContinuationToken"),
+            "{body}"
+        );
+        let rest = page(&all, &v1(&[("marker", "b b")]));
+        assert_eq!(
+            rest.contents.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["c", "d"]
+        );
+        assert!(rest.next_after.is_none());
     }
 
     #[test]

@@ -226,7 +226,10 @@ async fn signed_request(
     let query = parts.query_pairs();
     let has = |name: &str| query_param(&query, name).is_some();
     match (parts.method.as_str(), key.is_empty()) {
-        ("GET", true) if has("list-type") => list_objects(state, bucket, &query),
+        // ListObjectsV2, or ListObjects (V1) when no other bucket operation is asked.
+        ("GET", true) if has("list-type") || query.iter().all(|(k, _)| is_v1_list_param(k)) => {
+            list_objects(state, bucket, &query)
+        }
         ("POST", true) if has("delete") => {
             let body = read_body(payload, MAX_DELETE_BYTES).await?;
             delete_objects(state, bucket, parts, &query, &body)
@@ -276,6 +279,25 @@ async fn signed_request(
             get_object(state, bucket, &key, parts, &object)
         }
     }
+}
+
+/// Whether a query parameter belongs to ListObjects (V1) or to a signature: a bucket GET with any
+/// other asks another operation (`?acl`, `?cors`, ...), which the emulator does not answer.
+fn is_v1_list_param(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "prefix"
+            | "delimiter"
+            | "marker"
+            | "max-keys"
+            | "encoding-type"
+            | "ossaccesskeyid"
+            | "expires"
+            | "signature"
+            | "security-token"
+    ) || lower.starts_with("x-oss-")
+        || lower.starts_with("x-amz-")
 }
 
 fn method_not_allowed(parts: &RequestParts) -> OssError {

@@ -261,6 +261,23 @@ pub fn trusting(cert: &Path) -> reqwest::ClientBuilder {
 
 /// An emulator with one V4-only bucket (CORS `*`) that accepts `credential`, answering each
 /// request after `latency`.
+/// The settings of OSS bucket `bucket` on the emulator at `endpoint` (path style, credentials
+/// `AK`/`SK`, as [`single_bucket_emulator`] is given), plus `extra`.
+pub fn bucket_vars(bucket: &str, endpoint: &str, extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    [
+        ("OSS_BUCKET", bucket),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ENDPOINT", endpoint),
+        ("OSS_ADDRESSING_STYLE", "path"),
+        ("OSS_ACCESS_KEY_ID", "AK"),
+        ("OSS_ACCESS_KEY_SECRET", "SK"),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 pub fn single_bucket_emulator(bucket_name: &str, credential: Credential, latency: Duration) -> Emulator {
     Emulator::start(
         EmulatorConfig {

@@ -21,6 +21,7 @@ use super::fake_ls::{FakeLs, Fault, IMPORT, LEGACY_TOKEN};
 const CONFIG: &str =
     r#"<View><Image name="img" value="$image"/><Choices name="c" toName="img"><Choice value="a"/></Choices></View>"#;
 const PROJECT: u64 = 7;
+const SECRET: &str = "import-tests-secret-0123456789";
 
 /// Keys OSS keeps as written and OpenDAL would not (blanks at the ends, `//`, a leading `/`),
 /// and characters a URL or query would eat.
@@ -59,21 +60,16 @@ async fn setup(latency: Duration) -> Setup {
     let ls = FakeLs::start();
     ls.add_project(PROJECT, CONFIG);
     let endpoint = emulator.endpoint();
-    let vars: HashMap<String, String> = [
-        ("OSS_BUCKET", "media"),
-        ("OSS_REGION", "cn-hangzhou"),
-        ("OSS_ENDPOINT", endpoint.as_str()),
-        ("OSS_ADDRESSING_STYLE", "path"),
-        ("OSS_ACCESS_KEY_ID", "AK"),
-        ("OSS_ACCESS_KEY_SECRET", "SK"),
-        ("LS_PRESIGN_SECRET", "import-tests-secret-0123456789"),
-        ("LS_PRESIGN_PUBLIC_URL", "https://presign.example.com"),
-        ("LABEL_STUDIO_URL", ls.url.as_str()),
-        ("LABEL_STUDIO_API_KEY", LEGACY_TOKEN),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let vars = super::helpers::bucket_vars(
+        "media",
+        &endpoint,
+        &[
+            ("LS_PRESIGN_SECRET", SECRET),
+            ("LS_PRESIGN_PUBLIC_URL", "https://presign.example.com"),
+            ("LABEL_STUDIO_URL", ls.url.as_str()),
+            ("LABEL_STUDIO_API_KEY", LEGACY_TOKEN),
+        ],
+    );
     let config = Config::load(&Env::map(&vars)).unwrap();
     let storages = Arc::new(Storages::new(config.storages.list.clone()).unwrap());
     let resolver = Resolver::sharing(&config, storages.clone(), Arc::default());
@@ -484,23 +480,18 @@ async fn serve_imports_on_a_schedule_from_two_replicas() {
     .unwrap();
     let endpoint = s.emulator.endpoint();
     let replica = |state: &str| {
-        let vars: HashMap<String, String> = [
-            ("OSS_BUCKET", "media"),
-            ("OSS_REGION", "cn-hangzhou"),
-            ("OSS_ENDPOINT", endpoint.as_str()),
-            ("OSS_ADDRESSING_STYLE", "path"),
-            ("OSS_ACCESS_KEY_ID", "AK"),
-            ("OSS_ACCESS_KEY_SECRET", "SK"),
-            ("LS_PRESIGN_SECRET", "import-tests-secret-0123456789"),
-            ("LABEL_STUDIO_URL", s.ls.url.as_str()),
-            ("LABEL_STUDIO_API_KEY", LEGACY_TOKEN),
-            ("LS_PRESIGN_CONFIG", toml.to_str().unwrap()),
-            ("LS_PRESIGN_STATE_DIR", state),
-            ("LS_PRESIGN_WORKERS", "1"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let vars = super::helpers::bucket_vars(
+            "media",
+            &endpoint,
+            &[
+                ("LS_PRESIGN_SECRET", SECRET),
+                ("LABEL_STUDIO_URL", s.ls.url.as_str()),
+                ("LABEL_STUDIO_API_KEY", LEGACY_TOKEN),
+                ("LS_PRESIGN_CONFIG", toml.to_str().unwrap()),
+                ("LS_PRESIGN_STATE_DIR", state),
+                ("LS_PRESIGN_WORKERS", "1"),
+            ],
+        );
         let config = Config::load(&Env::map(&vars)).unwrap();
         let app =
             ls_presign::http::Application::with_listener(config, std::net::TcpListener::bind("127.0.0.1:0").unwrap())

@@ -2,7 +2,6 @@
 //! round-robin split, hand out the same stable link and the same presigned URL for the same
 //! object in the same window, and each resolves the other's links.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 
 use ls_presign::config::{Config, Env};
@@ -23,21 +22,16 @@ async fn two_replicas_agree_without_sharing_anything() {
     );
     emulator.put_object("media", "photo 1.jpg", "JPEG".into(), "image/jpeg");
     let endpoint = emulator.endpoint();
-    let vars: HashMap<String, String> = [
-        ("OSS_BUCKET", "media"),
-        ("OSS_REGION", "cn-hangzhou"),
-        ("OSS_ENDPOINT", endpoint.as_str()),
-        ("OSS_ADDRESSING_STYLE", "path"),
-        ("OSS_ACCESS_KEY_ID", "AK"),
-        ("OSS_ACCESS_KEY_SECRET", "SK"),
-        ("LS_PRESIGN_SECRET", "replicas-share-only-this-secret"),
-        // What browsers reach: the load balancer in front of both.
-        ("LS_PRESIGN_PUBLIC_URL", "https://presign.example.com"),
-        ("LS_PRESIGN_WORKERS", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let vars = super::helpers::bucket_vars(
+        "media",
+        &endpoint,
+        &[
+            ("LS_PRESIGN_SECRET", "replicas-share-only-this-secret"),
+            // What browsers reach: the load balancer in front of both.
+            ("LS_PRESIGN_PUBLIC_URL", "https://presign.example.com"),
+            ("LS_PRESIGN_WORKERS", "1"),
+        ],
+    );
     let mut bases = Vec::new();
     let mut handles = Vec::new();
     let mut token = String::new();
