@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 
 TOKEN = "capturetoken0123456789"
+USER = "admin@example.com"
+PASSWORD = "capture-password-1"
 
 
 @contextlib.contextmanager
@@ -22,8 +24,8 @@ def scratch_label_studio(venv, port):
     """Yields `call(method, path, body=None) -> (status, raw bytes)`, authenticated."""
     data_dir = tempfile.mkdtemp(prefix="ls-capture-")
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=data_dir, LABEL_STUDIO_USERNAME="admin@example.com",
-               LABEL_STUDIO_PASSWORD="capture-password-1", LABEL_STUDIO_USER_TOKEN=TOKEN,
+    env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=data_dir, LABEL_STUDIO_USERNAME=USER,
+               LABEL_STUDIO_PASSWORD=PASSWORD, LABEL_STUDIO_USER_TOKEN=TOKEN,
                LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true", LABEL_STUDIO_COLLECT_ANALYTICS="false",
                LABEL_STUDIO_LATEST_VERSION_CHECK="false", LABEL_STUDIO_SENTRY_DSN="",
                LABEL_STUDIO_FRONTEND_SENTRY_DSN="", LABEL_STUDIO_HOST=base)

@@ -27,14 +27,20 @@ impl Report {
 /// and the checks that need it; the others still run.
 pub async fn run(object: Option<String>) -> CommandResult {
     let mut r = Report { failed: 0 };
-    let (whole, storages, keys, label_studio) = match Config::load_partial(&Env::process()) {
-        Ok(c) => (true, Some(c.storages), Some(c.keys), c.label_studio),
+    let (whole, server, storages, keys, label_studio) = match Config::load_partial(&Env::process()) {
+        Ok(c) => (true, Some(c.server), Some(c.storages), Some(c.keys), c.label_studio),
         Err(partial) => {
             // Every problem on a line of its own, all in one run.
             for problem in partial.error.to_string().lines() {
                 r.line(false, "configuration", problem);
             }
-            (false, partial.storages, partial.keys, partial.label_studio.flatten())
+            (
+                false,
+                partial.server,
+                partial.storages,
+                partial.keys,
+                partial.label_studio.flatten(),
+            )
         }
     };
     let list = storages.map(|s| s.list);
@@ -70,6 +76,14 @@ pub async fn run(object: Option<String>) -> CommandResult {
     }
     if let Some(object) = object {
         check_object(&mut r, &storages, &object).await;
+    }
+    if let (Some(server), Some(ls)) = (&server, &label_studio)
+        && let Some(mount) = server.login_mount(&ls.url)
+    {
+        match mount {
+            Ok(detail) => r.line(true, "link policy login", detail),
+            Err(detail) => r.line(false, "link policy login", detail),
+        }
     }
     if let Some(ls) = &label_studio {
         match LabelStudio::from_config(ls) {

@@ -274,6 +274,11 @@ async fn serve() -> CommandResult {
     if config.storages.list.is_empty() {
         log::warn!("{NO_STORAGE}; until then every reference is skipped");
     }
+    if let Some(ls) = &config.label_studio
+        && let Some(Err(why)) = config.server.login_mount(&ls.url)
+    {
+        log::warn!("LS_PRESIGN_LINK_POLICY=login: {why}");
+    }
     let app = Application::build(config)?;
     log::info!("listening on port {}", app.port());
     app.run_until_signal().await.map_err(CommandError::io("the server"))?;

@@ -34,7 +34,7 @@ pub const IMAGES: [(&str, &[u8], &str); 3] = [
 
 /// Settings a user may still pass to the demo (Label Studio among them, to try write-back);
 /// everything about storage is the demo's own.
-const PASSED_THROUGH: [&str; 10] = [
+const PASSED_THROUGH: [&str; 11] = [
     "HOST",
     "PORT",
     "LS_PRESIGN_PUBLIC_URL",
@@ -42,6 +42,7 @@ const PASSED_THROUGH: [&str; 10] = [
     "LS_PRESIGN_TTL",
     "LS_PRESIGN_WINDOW",
     "LS_PRESIGN_CORS_ORIGIN",
+    "LS_PRESIGN_LINK_POLICY",
     "LS_PRESIGN_SECRET",
     "LABEL_STUDIO_URL",
     "LABEL_STUDIO_API_KEY",

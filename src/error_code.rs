@@ -46,6 +46,7 @@ error_codes! {
     InvalidPath = "invalid_path", BAD_REQUEST;
     Unauthorized = "unauthorized", UNAUTHORIZED;
     InvalidToken = "invalid_token", UNAUTHORIZED;
+    LoginRequired = "login_required", UNAUTHORIZED;
     BadBasicAuth = "bad_basic_auth", UNAUTHORIZED;
     InsufficientScope = "insufficient_scope", FORBIDDEN;
     InvalidLink = "invalid_link", FORBIDDEN;

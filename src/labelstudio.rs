@@ -17,6 +17,8 @@ use crate::net_error;
 
 /// Attempts per request (the first try plus retries).
 const ATTEMPTS: u32 = 5;
+/// The cookie Label Studio (Django) keeps a signed-in browser's session in.
+pub const SESSION_COOKIE: &str = "sessionid";
 /// Refresh the access token this long before LS says it expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(30);
 
@@ -124,6 +126,36 @@ impl LabelStudio {
         self.send_attempts::<Value>(reqwest::Method::GET, path, None, "GET /api/projects/", 1)
             .await
             .map(|_| ())
+    }
+
+    /// Whether Label Studio accepts `sessionid` as a signed-in browser's session cookie:
+    /// `GET /api/current-user/whoami` with that cookie alone (no API key), answered 200 with the
+    /// user for a live session and 401 otherwise (tests/fixtures/ls-1.23.2/session_whoami.json).
+    /// One attempt within `timeout`: a browser is waiting for an image.
+    pub async fn session_valid(&self, sessionid: &str, timeout: Duration) -> Result<bool, LsError> {
+        let what = "GET /api/current-user/whoami";
+        let unreachable = |source| LsError::Unreachable {
+            what: what.to_owned(),
+            source,
+        };
+        let resp = self
+            .http
+            .get(format!("{}/api/current-user/whoami", self.base))
+            .header("cookie", format!("{SESSION_COOKIE}={sessionid}"))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match resp.status().as_u16() {
+            // A user, not a login page that a redirect led to.
+            200 => Ok(resp.json::<Value>().await.map_err(unreachable)?.get("id").is_some()),
+            401 | 403 => Ok(false),
+            status => Err(LsError::Status {
+                what: what.to_owned(),
+                status,
+                detail: resp.text().await.unwrap_or_default().chars().take(200).collect(),
+            }),
+        }
     }
 
     pub async fn get_task(&self, id: u64) -> Result<Value, LsError> {

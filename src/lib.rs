@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod net_error;
 pub mod resolve;
 pub mod rewrite;
+pub mod session;
 pub mod sign;
 pub mod storage;
 pub mod sync;

@@ -21,22 +21,61 @@ pub struct Metrics {
     /// Labelled counters: (family, label value) → count.
     counters: DashMap<(&'static str, &'static str), AtomicU64>,
     queue_depth: AtomicU64,
-    /// Scheduled imports: (project, source) → their counts.
-    imports: DashMap<(u64, String), ImportCounts>,
+    /// Background jobs: (job, project, source) → their counts.
+    jobs: DashMap<(Job, u64, String), JobCounts>,
 }
 
-/// What the scheduled runs of one import did.
+/// A job `serve` runs by itself, per project, on an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Job {
+    /// An `[[import]]` table (per project and source folder).
+    Import,
+    /// Reconciling a project's tasks that still hold raw references.
+    Reconcile,
+}
+
+impl Job {
+    /// Metric names: (items family, its help, runs help, last success help).
+    fn families(self) -> [(&'static str, &'static str); 3] {
+        match self {
+            Job::Import => [
+                ("import_objects_total", "Objects seen by scheduled imports, by outcome."),
+                (
+                    "import_runs_total",
+                    "Scheduled import runs, by result (busy: another importer held the lease).",
+                ),
+                (
+                    "import_last_success_timestamp_seconds",
+                    "When a scheduled import last ran without failures.",
+                ),
+            ],
+            Job::Reconcile => [
+                (
+                    "reconcile_tasks_total",
+                    "Tasks the reconcile loop found still holding raw references, by outcome.",
+                ),
+                ("reconcile_runs_total", "Reconcile runs, by result."),
+                (
+                    "reconcile_last_success_timestamp_seconds",
+                    "When a project was last reconciled without failures.",
+                ),
+            ],
+        }
+    }
+}
+
+/// What the runs of one job did.
 #[derive(Debug, Default)]
-struct ImportCounts {
-    /// Objects by outcome (listed, imported, present, ...).
-    objects: DashMap<&'static str, AtomicU64>,
+struct JobCounts {
+    /// Items by outcome (objects listed, imported, ...; tasks rewritten, ...).
+    items: DashMap<&'static str, AtomicU64>,
     /// Runs by result (ok, failed, busy).
     runs: DashMap<&'static str, AtomicU64>,
     last_success: AtomicU64,
 }
 
 /// Labelled counter families: name, help, label name, the label values always shown.
-const FAMILIES: [(&str, &str, &str, &[&str]); 3] = [
+const FAMILIES: [(&str, &str, &str, &[&str]); 4] = [
     (
         "references_total",
         "References seen in rewrites, by outcome.",
@@ -50,6 +89,12 @@ const FAMILIES: [(&str, &str, &str, &[&str]); 3] = [
         &["rewritten", "already_done", "gone", "failed"],
     ),
     ("webhooks_total", "Webhooks received, by action.", "action", &[]),
+    (
+        "session_lookups_total",
+        "Label Studio sessions looked up for LS_PRESIGN_LINK_POLICY=login (one round trip each), by answer.",
+        "answer",
+        &["valid", "invalid", "failed"],
+    ),
 ];
 
 /// Adds `n` to `map[key]`. Under a read lock once the key exists: every worker counts here, and
@@ -96,20 +141,22 @@ impl Metrics {
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    /// Counts one scheduled run of the import of `source` into `project`: its `result` (`ok`,
-    /// `failed`, `busy`) and its objects by outcome; an `ok` run at `now` is the last success.
-    pub fn import_run(
+    /// Counts one run of `job` for `project` (and `source`, the import's folder; empty for a
+    /// reconcile): its `result` (`ok`, `failed`, `busy`) and its items by outcome; an `ok` run at
+    /// `now` is the last success.
+    pub fn job_run(
         &self,
+        job: Job,
         project: u64,
         source: &str,
         result: &'static str,
-        objects: &[(&'static str, u64)],
+        items: &[(&'static str, u64)],
         now: i64,
     ) {
-        let entry = self.imports.entry((project, source.to_owned())).or_default();
+        let entry = self.jobs.entry((job, project, source.to_owned())).or_default();
         bump(&entry.runs, result, 1);
-        for &(outcome, n) in objects {
-            bump(&entry.objects, outcome, n);
+        for &(outcome, n) in items {
+            bump(&entry.items, outcome, n);
         }
         if result == "ok" {
             entry.last_success.store(now.max(0) as u64, Ordering::Relaxed);
@@ -181,7 +228,8 @@ impl Metrics {
             "# HELP lspresign_writeback_queue_depth Tasks waiting for write-back.\n# TYPE lspresign_writeback_queue_depth gauge\nlspresign_writeback_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
         );
-        self.render_imports(&mut out);
+        self.render_jobs(&mut out, Job::Import);
+        self.render_jobs(&mut out, Job::Reconcile);
         let _ = writeln!(out, "# HELP lspresign_sign_duration_seconds Time to sign one URL.");
         let _ = writeln!(out, "# TYPE lspresign_sign_duration_seconds histogram");
         for (bound, bucket) in SIGN_BUCKETS_US.iter().zip(&self.sign_buckets) {
@@ -203,15 +251,16 @@ impl Metrics {
         out
     }
 
-    /// The scheduled imports' families.
-    fn render_imports(&self, out: &mut String) {
-        let mut imports: Vec<_> = self.imports.iter().collect();
-        imports.sort_by(|a, b| a.key().cmp(b.key()));
-        let label = |(project, source): &(u64, String)| {
-            format!(
+    /// The families of one kind of job.
+    fn render_jobs(&self, out: &mut String, job: Job) {
+        let mut jobs: Vec<_> = self.jobs.iter().filter(|j| j.key().0 == job).collect();
+        jobs.sort_by(|a, b| a.key().cmp(b.key()));
+        let label = |(_, project, source): &(Job, u64, String)| match source.is_empty() {
+            true => format!("project=\"{project}\""),
+            false => format!(
                 "project=\"{project}\",source=\"{}\"",
                 source.replace('\\', "\\\\").replace('"', "\\\"")
-            )
+            ),
         };
         let sorted = |map: &DashMap<&'static str, AtomicU64>| {
             let mut rows: Vec<(&'static str, u64)> = map
@@ -221,42 +270,35 @@ impl Metrics {
             rows.sort();
             rows
         };
+        let [(items, items_help), (runs, runs_help), (last, last_help)] = job.families();
         let _ = writeln!(
             out,
-            "# HELP lspresign_import_objects_total Objects seen by scheduled imports, by outcome.\n# TYPE lspresign_import_objects_total counter"
+            "# HELP lspresign_{items} {items_help}\n# TYPE lspresign_{items} counter"
         );
-        for i in &imports {
-            for (outcome, n) in sorted(&i.objects) {
-                let _ = writeln!(
-                    out,
-                    "lspresign_import_objects_total{{{},outcome=\"{outcome}\"}} {n}",
-                    label(i.key())
-                );
+        for j in &jobs {
+            for (outcome, n) in sorted(&j.items) {
+                let _ = writeln!(out, "lspresign_{items}{{{},outcome=\"{outcome}\"}} {n}", label(j.key()));
             }
         }
         let _ = writeln!(
             out,
-            "# HELP lspresign_import_runs_total Scheduled import runs, by result (busy: another importer held the lease).\n# TYPE lspresign_import_runs_total counter"
+            "# HELP lspresign_{runs} {runs_help}\n# TYPE lspresign_{runs} counter"
         );
-        for i in &imports {
-            for (result, n) in sorted(&i.runs) {
-                let _ = writeln!(
-                    out,
-                    "lspresign_import_runs_total{{{},result=\"{result}\"}} {n}",
-                    label(i.key())
-                );
+        for j in &jobs {
+            for (result, n) in sorted(&j.runs) {
+                let _ = writeln!(out, "lspresign_{runs}{{{},result=\"{result}\"}} {n}", label(j.key()));
             }
         }
         let _ = writeln!(
             out,
-            "# HELP lspresign_import_last_success_timestamp_seconds When a scheduled import last ran without failures.\n# TYPE lspresign_import_last_success_timestamp_seconds gauge"
+            "# HELP lspresign_{last} {last_help}\n# TYPE lspresign_{last} gauge"
         );
-        for i in &imports {
+        for j in &jobs {
             let _ = writeln!(
                 out,
-                "lspresign_import_last_success_timestamp_seconds{{{}}} {}",
-                label(i.key()),
-                i.last_success.load(Ordering::Relaxed)
+                "lspresign_{last}{{{}}} {}",
+                label(j.key()),
+                j.last_success.load(Ordering::Relaxed)
             );
         }
     }

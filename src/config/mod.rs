@@ -21,7 +21,7 @@ use error::Problems;
 pub use imports::{ImportsConfig, ScheduledImport};
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
-pub use server::{CorsOrigin, ServerConfig};
+pub use server::{CorsOrigin, LinkPolicy, ServerConfig};
 pub use storages::{NO_STORAGE, SignatureVersion, StorageConfig, StorageMode, StoragesConfig};
 pub use writeback::WritebackConfig;
 
@@ -43,6 +43,7 @@ pub struct Config {
 pub struct Partial {
     /// Every problem found.
     pub error: ConfigError,
+    pub server: Option<ServerConfig>,
     pub storages: Option<StoragesConfig>,
     pub keys: Option<KeysConfig>,
     /// `Some(None)` when the section loaded and Label Studio is not configured.
@@ -66,8 +67,19 @@ impl Config {
         let label_studio = problems.take(LabelStudioConfig::load(env));
         let writeback = problems.take(WritebackConfig::load(env));
         let imports = problems.take(ImportsConfig::load(env));
+        if let (Some(server), Some(None)) = (&server, &label_studio)
+            && server.link_policy == LinkPolicy::Login
+        {
+            problems.push(error::err(
+                "LS_PRESIGN_LINK_POLICY",
+                "login asks Label Studio whether each browser is signed in: set LABEL_STUDIO_URL and \
+                 LABEL_STUDIO_API_KEY too",
+            ));
+        }
         match (keys, server, storages, label_studio, writeback, imports) {
-            (Some(keys), Some(server), Some(storages), Some(label_studio), Some(writeback), Some(imports)) => {
+            (Some(keys), Some(server), Some(storages), Some(label_studio), Some(writeback), Some(imports))
+                if problems.is_empty() =>
+            {
                 Ok(Config {
                     server,
                     storages,
@@ -77,8 +89,9 @@ impl Config {
                     imports,
                 })
             }
-            (keys, _, storages, label_studio, _, _) => Err(Box::new(Partial {
+            (keys, server, storages, label_studio, _, _) => Err(Box::new(Partial {
                 error: problems.into_error("configuration"),
+                server,
                 storages,
                 keys,
                 label_studio,
@@ -177,6 +190,19 @@ mod tests {
                 .setting,
             "AWS_SECRET_ACCESS_KEY"
         );
+    }
+
+    #[test]
+    fn the_login_policy_needs_label_studio() {
+        let e = load(&[OSS, &[("LS_PRESIGN_LINK_POLICY", "login")]].concat()).unwrap_err();
+        assert_eq!(e.setting, "LS_PRESIGN_LINK_POLICY");
+        assert!(
+            e.message.contains("set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"),
+            "{e}"
+        );
+        let ls = [("LABEL_STUDIO_URL", "http://ls:8080"), ("LABEL_STUDIO_API_KEY", "k")];
+        let c = load(&[OSS, &ls, &[("LS_PRESIGN_LINK_POLICY", "login")]].concat()).unwrap();
+        assert_eq!(c.server.link_policy, LinkPolicy::Login);
     }
 
     #[test]

@@ -26,6 +26,20 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Most references in one document.
     pub max_references: usize,
+    /// Who may follow a stable link (`LS_PRESIGN_LINK_POLICY`).
+    pub link_policy: LinkPolicy,
+}
+
+/// Who may follow a stable link `/r/{token}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LinkPolicy {
+    /// Whoever holds the link (it is a bearer credential).
+    #[default]
+    Open,
+    /// Only a browser signed in to Label Studio: the request must carry a Label Studio session
+    /// cookie that Label Studio accepts. Works where the service is served under Label Studio's
+    /// own origin, since browsers send that cookie nowhere else.
+    Login,
 }
 
 impl ServerConfig {
@@ -47,6 +61,7 @@ impl ServerConfig {
         let max_references = problems.take(env.parse("LS_PRESIGN_MAX_REFERENCES"));
         let request_timeout = problems.take(env.parse::<u64>("LS_PRESIGN_REQUEST_TIMEOUT"));
         let workers = problems.take(env.parse("LS_PRESIGN_WORKERS"));
+        let link_policy = problems.take(env.choice("LS_PRESIGN_LINK_POLICY"));
         match (
             port,
             public_url,
@@ -55,6 +70,7 @@ impl ServerConfig {
             max_references,
             request_timeout,
             workers,
+            link_policy,
         ) {
             (
                 Some(port),
@@ -64,6 +80,7 @@ impl ServerConfig {
                 Some(max_references),
                 Some(request_timeout),
                 Some(workers),
+                Some(link_policy),
             ) => Ok(ServerConfig {
                 host: env.get("HOST").unwrap_or_else(|| "0.0.0.0".into()),
                 port,
@@ -73,9 +90,55 @@ impl ServerConfig {
                 max_references: max_references.unwrap_or(1_000_000),
                 request_timeout: Duration::from_secs(request_timeout.unwrap_or(60).max(1)),
                 workers: workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                link_policy: link_policy.unwrap_or_default(),
             }),
             _ => Err(problems.into_error("server")),
         }
+    }
+}
+
+impl ServerConfig {
+    /// Under `LS_PRESIGN_LINK_POLICY=login`, whether links can work where browsers reach them:
+    /// `Ok` says why they can, `Err` why not. `None` under `open`. Label Studio's origin as
+    /// browsers see it is `LS_PRESIGN_CORS_ORIGIN` when that names one, else `LABEL_STUDIO_URL`'s.
+    pub fn login_mount(&self, label_studio_url: &str) -> Option<Result<String, String>> {
+        if self.link_policy != LinkPolicy::Login {
+            return None;
+        }
+        let origin = |u: &str| {
+            url::Url::parse(u)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default()
+        };
+        let (ls_origin, from) = match self.cors_origin.is_any() {
+            true => (origin(label_studio_url), "LABEL_STUDIO_URL"),
+            false => (
+                self.cors_origin.header_value().to_str().unwrap_or_default().to_owned(),
+                "LS_PRESIGN_CORS_ORIGIN",
+            ),
+        };
+        let public = &self.public_url;
+        let path = url::Url::parse(public).map(|u| u.path().to_owned()).unwrap_or_default();
+        Some(if origin(public) != ls_origin {
+            Err(format!(
+                "links are served at {public} but Label Studio is at {ls_origin} ({from}): browsers send Label \
+                 Studio's session cookie to its own origin only, so every link would answer 401. Serve ls-presign \
+                 under Label Studio's host (LS_PRESIGN_PUBLIC_URL={ls_origin}/ls-presign, docs/LABEL_STUDIO.md §8)"
+            ))
+        } else if let Some(segment) = ["/presign/", "/resolve/"]
+            .iter()
+            .find(|s| format!("{path}/").contains(*s))
+        {
+            Err(format!(
+                "links are served under {public}, whose path holds {segment}: Label Studio's service worker \
+                 answers such same-origin URLs itself from its cache; mount ls-presign elsewhere, such as \
+                 {ls_origin}/ls-presign"
+            ))
+        } else {
+            Ok(format!(
+                "links at {public} are on Label Studio's origin {ls_origin}: its login cookie reaches them"
+            ))
+        })
     }
 }
 
@@ -168,6 +231,59 @@ mod tests {
             "LS_PRESIGN_CORS_ORIGIN: \"https://ls.example.com/\" is not * or an origin such as \
              https://ls.example.com (scheme://host[:port] as browsers send it: no path, no trailing slash); \
              did you mean \"https://ls.example.com\"?"
+        );
+    }
+
+    #[test]
+    fn the_login_policy_needs_links_on_label_studios_origin_outside_its_service_worker() {
+        let mount = |pairs: &[(&str, &str)], ls: &str| load(pairs).unwrap().login_mount(ls);
+        let login = ("LS_PRESIGN_LINK_POLICY", "login");
+        assert_eq!(mount(&[], "http://ls:8080"), None);
+        let ok = mount(
+            &[login, ("LS_PRESIGN_PUBLIC_URL", "https://ls.example.com/ls-presign")],
+            "https://ls.example.com",
+        );
+        assert_eq!(
+            ok,
+            Some(Ok(
+                "links at https://ls.example.com/ls-presign are on Label Studio's origin \
+                     https://ls.example.com: its login cookie reaches them"
+                    .into()
+            ))
+        );
+        // LABEL_STUDIO_URL is often an internal address: the CORS origin, when set, is the one
+        // browsers use.
+        let internal = mount(
+            &[
+                login,
+                ("LS_PRESIGN_PUBLIC_URL", "https://ls.example.com/ls-presign"),
+                ("LS_PRESIGN_CORS_ORIGIN", "https://ls.example.com"),
+            ],
+            "http://label-studio:8080",
+        );
+        assert!(matches!(internal, Some(Ok(_))), "{internal:?}");
+        let other = mount(
+            &[login, ("LS_PRESIGN_PUBLIC_URL", "https://presign.example.com")],
+            "https://ls.example.com",
+        );
+        let Some(Err(why)) = other else { panic!("{other:?}") };
+        assert!(
+            why.starts_with(
+                "links are served at https://presign.example.com but Label Studio is at https://ls.example.com \
+                 (LABEL_STUDIO_URL): browsers send"
+            ),
+            "{why}"
+        );
+        for path in ["/presign", "/x/resolve/"] {
+            let public = format!("https://ls.example.com{path}");
+            let sw = mount(&[login, ("LS_PRESIGN_PUBLIC_URL", &public)], "https://ls.example.com");
+            let Some(Err(why)) = sw else { panic!("{sw:?}") };
+            assert!(why.contains("Label Studio's service worker"), "{why}");
+        }
+        let e = load(&[("LS_PRESIGN_LINK_POLICY", "cookie")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "LS_PRESIGN_LINK_POLICY: \"cookie\" is not one of open, login"
         );
     }
 

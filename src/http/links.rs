@@ -8,7 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::common::within_deadline;
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::state::AppState;
+use crate::error_code::ErrorCode;
 use crate::resolve::Opened;
+use crate::session::{Sessions, Verdict};
 use crate::storage::{PASSED_ON, ReadOptions};
 use crate::uri::StorageUri;
 
@@ -24,19 +26,41 @@ pub async fn link(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     else {
         return not_found(req).await;
     };
+    if let Some(sessions) = &state.sessions {
+        signed_in(sessions, &req).await?;
+    }
     match state.resolver.open(token, crate::time::now())? {
         Opened::Redirect { url, max_age } => {
             // A presigned URL is a credential, and no two are alike: HTTP/2 sends it as a
             // never-indexed literal instead of filling the connection's HPACK table with it.
             let mut location = HeaderValue::try_from(url).map_err(|e| ApiError::internal(&e))?;
             location.set_sensitive(true);
+            // Behind a login the browser asks again each time, so signing out ends the redirects.
+            let cache = match state.sessions {
+                Some(_) => "private, no-cache".to_owned(),
+                None => format!("private, max-age={max_age}"),
+            };
             Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, location))
-                .insert_header((header::CACHE_CONTROL, format!("private, max-age={max_age}")))
+                .insert_header((header::CACHE_CONTROL, cache))
                 .finish())
         }
         Opened::Stream(uri) => within_deadline(&state, proxy(&state, &req, &uri)).await,
     }
+}
+
+/// `LS_PRESIGN_LINK_POLICY=login`: the request must carry a Label Studio session that Label
+/// Studio accepts; otherwise 401, never a redirect to a login page (an image cannot follow it).
+async fn signed_in(sessions: &Sessions, req: &HttpRequest) -> Result<(), ApiError> {
+    let cookies = req.headers().get_all(header::COOKIE).map(HeaderValue::as_bytes);
+    let why = match sessions.check(cookies).await? {
+        Verdict::SignedIn => return Ok(()),
+        Verdict::NoCookie => "this link needs a Label Studio login: the request has no Label Studio session cookie",
+        Verdict::Refused => {
+            "this link needs a Label Studio login: Label Studio does not accept the session (signed out or expired)"
+        }
+    };
+    Err(ApiError::new(ErrorCode::LoginRequired, why))
 }
 
 /// Streams an object through the service, passing Range and conditional headers both ways.

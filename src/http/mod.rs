@@ -24,12 +24,13 @@ pub use error::ApiError;
 pub use state::AppState;
 
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, LinkPolicy};
 use crate::error_code::ErrorCode;
 use crate::import::schedule::{Schedule, Shared};
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
 use crate::resolve::Resolver;
+use crate::session::Sessions;
 use crate::storage::Storages;
 use crate::writeback::Queue;
 
@@ -133,12 +134,18 @@ impl Application {
                 },
             )),
         };
+        let sessions = match (config.server.link_policy, &label_studio) {
+            (LinkPolicy::Login, Some(ls)) => Some(Sessions::new(ls.clone(), metrics.clone())),
+            // Configuration refuses login without Label Studio.
+            _ => None,
+        };
         let state = web::Data::new(AppState {
             auth: Authenticator::new(api_keys, config.keys.basic_auth.clone()),
             resolver,
             storages,
             metrics,
             label_studio,
+            sessions,
             queue,
             in_flight: config.keys.tls.as_ref().map(|_| Arc::default()),
             config,

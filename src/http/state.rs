@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
 use crate::resolve::Resolver;
+use crate::session::Sessions;
 use crate::storage::Storages;
 use crate::writeback::Queue;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Label Studio, when `LABEL_STUDIO_URL` is set.
     pub label_studio: Option<Arc<LabelStudio>>,
+    /// Label Studio sessions, when links require a login (`LS_PRESIGN_LINK_POLICY=login`).
+    pub sessions: Option<Sessions>,
     /// Write-back queue, when Label Studio is configured.
     pub queue: Option<Queue>,
     /// Requests in flight, counted when serving TLS (HTTP/2); see [`super::inflight`].

@@ -13,7 +13,7 @@ use super::importer::{ImportError, Importer, Mode, Options, folder};
 use super::lease::{LeaseError, holder_name};
 use crate::config::{ImportsConfig, ScheduledImport};
 use crate::labelstudio::LabelStudio;
-use crate::metrics::Metrics;
+use crate::metrics::{Job, Metrics};
 use crate::resolve::{Resolver, RewriteAs};
 use crate::storage::Storages;
 
@@ -112,7 +112,8 @@ async fn run_once(shared: &Shared, opts: &Options, holder: &str, stop: &AtomicBo
         Ok(s) => {
             let outcome = if s.failed > 0 { "failed" } else { "ok" };
             log::info!("scheduled import: {}", s.line(opts));
-            shared.metrics.import_run(
+            shared.metrics.job_run(
+                Job::Import,
                 opts.project,
                 &source,
                 outcome,
@@ -132,11 +133,15 @@ async fn run_once(shared: &Shared, opts: &Options, holder: &str, stop: &AtomicBo
                 "scheduled import of {source} -> project {}: {holder} is importing it; next interval",
                 opts.project
             );
-            shared.metrics.import_run(opts.project, &source, "busy", &[], now);
+            shared
+                .metrics
+                .job_run(Job::Import, opts.project, &source, "busy", &[], now);
         }
         Err(e) => {
             log::error!("scheduled import of {source} -> project {} failed: {e}", opts.project);
-            shared.metrics.import_run(opts.project, &source, "failed", &[], now);
+            shared
+                .metrics
+                .job_run(Job::Import, opts.project, &source, "failed", &[], now);
         }
     }
 }

@@ -4,6 +4,10 @@
 //
 //   node tests/e2e/browser_check.mjs --ls http://127.0.0.1:8080 --user U --password P \
 //        --project 1 --task 3 --link http://127.0.0.1:9090/r/... [--screenshot f.png] [--timeout 60]
+//        [--logout]
+// --logout: afterwards sign out through Label Studio's menu URL (/logout) and report, in
+// `afterLogout`, what the link then answers to the same page (`fetch`, same origin) and whether
+// the task page still opens.
 import { chromium } from 'playwright-core';
 import { parseArgs } from 'node:util';
 
@@ -12,6 +16,7 @@ const { values: a } = parseArgs({
     ls: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' },
     project: { type: 'string' }, task: { type: 'string' }, link: { type: 'string' },
     screenshot: { type: 'string' }, timeout: { type: 'string', default: '60' },
+    logout: { type: 'boolean', default: false },
   },
 });
 for (const k of ['ls', 'user', 'password', 'project', 'task', 'link']) {
@@ -113,6 +118,22 @@ try {
   result.errors.push(`exception: ${e.message}`.slice(0, 500));
 }
 
+if (a.logout) {
+  try {
+    await page.goto(`${ls}/logout`, { timeout: timeoutMs });
+    await page.waitForURL((u) => u.pathname.startsWith('/user/login'), { timeout: timeoutMs });
+    // The link as the page's own script would load it: same origin, cookies if there are any.
+    const link = await page.evaluate(async (url) => {
+      const r = await fetch(url, { redirect: 'manual' });
+      return { status: r.status, type: r.type, body: r.type === 'basic' ? (await r.text()).slice(0, 300) : null };
+    }, a.link);
+    await page.goto(`${ls}/projects/${a.project}/data?task=${taskId}`, { timeout: timeoutMs });
+    result.afterLogout = { link, taskPage: new URL(page.url()).pathname };
+  } catch (e) {
+    result.errors.push(`logout: ${e.message}`.slice(0, 500));
+  }
+}
+
 if (a.screenshot) {
   await page.screenshot({ path: a.screenshot }).catch((e) => result.errors.push(`screenshot: ${e.message}`));
   result.screenshot = a.screenshot;
@@ -127,7 +148,10 @@ result.link = linkResponses.find(byEditor) ?? null;
 result.object = objects.find(byEditor) ?? null;
 result.seen = { link: linkResponses.map((r) => `${r.type} ${r.status}`), object: objects.map((r) => `${r.type} ${r.status}`) };
 if (result.link?.status !== 303) result.errors.push(`link: expected a 303 to the editor's XHR, saw ${JSON.stringify(linkResponses)}`);
-if (result.link && result.link.acao !== '*') result.errors.push(`link: 303 without Access-Control-Allow-Origin: *`);
+// `*`, or Label Studio's own origin when the service is mounted under it (LS_PRESIGN_CORS_ORIGIN).
+if (result.link && ![ '*', new URL(ls).origin ].includes(result.link.acao)) {
+  result.errors.push(`link: 303 with Access-Control-Allow-Origin ${result.link.acao}, not * or ${new URL(ls).origin}`);
+}
 if (!(result.object?.status === 200 && result.object.bytes > 0)) {
   result.errors.push(`object: expected a 200 with bytes to the editor's XHR after the redirect, saw ${JSON.stringify(objects)}`);
 }

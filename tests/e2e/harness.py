@@ -103,7 +103,8 @@ class Demo:
     def __init__(self, env=None, port=None, log_name="ls-presign-demo.log"):
         port = port or free_port()
         self.base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), LS_PRESIGN_PUBLIC_URL=self.base, **(env or {}))
+        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "LS_PRESIGN_PUBLIC_URL": self.base, **(env or {})}
+        self.public_url = env["LS_PRESIGN_PUBLIC_URL"]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         log = open(ARTIFACTS / log_name, "w")
         self.proc = subprocess.Popen([BIN, "demo"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -148,13 +149,13 @@ def follow_link(link):
     return obj, ""
 
 
-def browser_check(ls_url, project_id, task, link, timeout=60):
-    """Runs browser_check.mjs on one task; returns its JSON result."""
+def browser_check(ls_url, project_id, task, link, timeout=60, logout=False):
+    """Runs browser_check.mjs on one task (then signs out, with `logout`); returns its JSON result."""
     shot = ARTIFACTS / f"browser-task-{task['id']}.png"
     cmd = ["node", str(E2E / "browser_check.mjs"), "--ls", ls_url,
            "--user", os.environ["E2E_LS_USER"], "--password", os.environ["E2E_LS_PASSWORD"],
            "--project", str(project_id), "--task", str(task["id"]), "--link", link,
-           "--screenshot", str(shot), "--timeout", str(timeout)]
+           "--screenshot", str(shot), "--timeout", str(timeout)] + (["--logout"] if logout else [])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     (ARTIFACTS / f"browser-task-{task['id']}.json").write_text(p.stdout + p.stderr)
     try:

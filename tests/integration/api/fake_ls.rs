@@ -43,6 +43,12 @@ pub struct Inner {
     pub imported: Vec<Value>,
     /// Every request, `METHOD path`, in order.
     pub requests: Vec<String>,
+    /// Session cookies (`sessionid` values) of signed-in browsers.
+    pub sessions: Vec<String>,
+    /// `GET /api/current-user/whoami` requests answered.
+    pub whoami: u32,
+    /// How many of the next whoami requests get a 500.
+    pub whoami_failures: u32,
 }
 
 /// The key of the faults scripted for import requests.
@@ -80,6 +86,7 @@ impl FakeLs {
                 .route("/api/projects/{id}/", web::get().to(get_project))
                 .route("/api/projects/{id}/import", web::post().to(import))
                 .route("/api/dm/actions", web::post().to(action))
+                .route("/api/current-user/whoami", web::get().to(whoami))
         })
         .workers(2)
         .disable_signals()
@@ -135,6 +142,36 @@ impl FakeLs {
 }
 
 type State = web::Data<Mutex<Inner>>;
+
+/// One of Label Studio's answers to whoami, as captured (tests/fixtures/ls-1.23.2/session_whoami.json).
+fn whoami_answer(status: u16) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/ls-1.23.2/session_whoami.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let capture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let calls = capture["calls"].as_array().unwrap();
+    calls.iter().find(|c| c["status"] == status).unwrap()["response"].clone()
+}
+
+/// `GET /api/current-user/whoami`: 200 with the user for a session cookie LS knows, 401 otherwise.
+async fn whoami(state: State, req: HttpRequest) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    s.whoami += 1;
+    if s.whoami_failures > 0 {
+        s.whoami_failures -= 1;
+        return HttpResponse::InternalServerError().body("scripted 500");
+    }
+    let cookie = req.headers().get("cookie").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let signed_in = cookie
+        .split(';')
+        .filter_map(|c| c.trim().strip_prefix("sessionid="))
+        .any(|c| s.sessions.iter().any(|v| v == c));
+    match signed_in {
+        true => HttpResponse::Ok().json(whoami_answer(200)),
+        false => HttpResponse::Unauthorized().json(whoami_answer(401)),
+    }
+}
 
 fn authorized(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
     let header = req

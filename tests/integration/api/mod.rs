@@ -10,6 +10,7 @@ mod misc;
 mod replicas;
 mod resolve;
 mod secrets;
+mod sessions;
 mod shutdown;
 mod signing;
 mod tls;
