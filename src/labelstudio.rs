@@ -22,6 +22,21 @@ pub const SESSION_COOKIE: &str = "sessionid";
 /// Refresh the access token this long before LS says it expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(30);
 
+/// `query=` of a Data Manager filter whose `items` all hold, in task id order.
+fn dm_query(items: &[Value]) -> String {
+    let query = serde_json::json!({
+        "filters": {"conjunction": "and", "items": items},
+        "ordering": ["tasks:id"],
+    });
+    let query: String = url::form_urlencoded::byte_serialize(query.to_string().as_bytes()).collect();
+    format!("query={query}")
+}
+
+/// The Data Manager filter item "task id above `after`".
+fn id_above(after: u64) -> Value {
+    serde_json::json!({"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": after})
+}
+
 /// Why a Label Studio call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LsError {
@@ -190,16 +205,34 @@ impl LabelStudio {
     /// Page `page` of the project's tasks with an id above `after`, in id order, each only with
     /// its `id`, `meta` and `total_annotations` (what `import` needs to know what it made).
     pub async fn task_sources(&self, project: u64, after: u64, page: u64, page_size: u64) -> Result<TaskPage, LsError> {
-        // A Data Manager query (tests/fixtures/ls-1.23.2/api_import_flow.json).
-        let query = serde_json::json!({
-            "filters": {"conjunction": "and", "items": [
-                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": after}
-            ]},
-            "ordering": ["tasks:id"],
-        });
-        let query: String = url::form_urlencoded::byte_serialize(query.to_string().as_bytes()).collect();
-        let params = format!("include=id,meta,total_annotations&query={query}");
+        // tests/fixtures/ls-1.23.2/api_import_flow.json
+        let params = format!("include=id,meta,total_annotations&{}", dm_query(&[id_above(after)]));
         self.tasks_page(project, page, page_size, &params).await
+    }
+
+    /// The first `page_size` tasks of the project, in id order above `after`, whose data holds
+    /// `needle` (Label Studio's `contains`: the whole data JSON, ignoring case, never `meta`), and
+    /// with `since`, only those updated after it (Unix seconds). Each task with its `id`,
+    /// `data` and `meta` (tests/fixtures/ls-1.23.2/api_reconcile_filters.json).
+    pub async fn tasks_holding(
+        &self,
+        project: u64,
+        needle: &str,
+        after: u64,
+        since: Option<i64>,
+        page_size: u64,
+    ) -> Result<TaskPage, LsError> {
+        let mut items = vec![
+            serde_json::json!({"filter": "filter:tasks:data", "operator": "contains", "type": "String", "value": needle}),
+            id_above(after),
+        ];
+        if let Some(since) = since.and_then(|s| chrono::DateTime::from_timestamp(s, 0)) {
+            // The one format 1.23.2 parses; an offset such as +00:00 is a 500.
+            let at = since.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            items.push(serde_json::json!({"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": at}));
+        }
+        let params = format!("include=id,data,meta&{}", dm_query(&items));
+        self.tasks_page(project, 1, page_size, &params).await
     }
 
     /// The project's title, task count and label config.
@@ -216,21 +249,34 @@ impl LabelStudio {
         })
     }
 
-    /// Creates tasks (`{"data": ..., "meta": ...}` each) in one request; answers how many LS
-    /// made. Sent once: a retry after a lost answer could create them twice (the caller finds
-    /// out from the tasks which landed).
-    pub async fn import_tasks(&self, project: u64, tasks: &(impl Serialize + ?Sized)) -> Result<u64, LsError> {
-        let path = format!("/api/projects/{project}/import");
-        let what = format!("POST {path}");
+    /// Creates tasks (`{"data": ..., "meta": ...}` each) in one request; answers the new tasks'
+    /// ids, in the order the tasks were sent (`return_task_ids`: 1.23.2 answers them so,
+    /// tests/fixtures/ls-1.23.2/api_import_flow.json). Sent once: a retry after a lost answer
+    /// could create them twice (the caller finds out from the tasks which landed).
+    pub async fn import_tasks(&self, project: u64, tasks: &(impl Serialize + ?Sized)) -> Result<Vec<u64>, LsError> {
+        let path = format!("/api/projects/{project}/import?return_task_ids=true");
+        let what = format!("POST /api/projects/{project}/import");
         let v = self
             .send_attempts(reqwest::Method::POST, &path, Some(tasks), &what, 1)
             .await?;
-        v.get("task_count")
+        let garbage = |detail: &str| LsError::Garbage {
+            what: what.clone(),
+            detail: detail.to_owned(),
+        };
+        let count = v
+            .get("task_count")
             .and_then(Value::as_u64)
-            .ok_or_else(|| LsError::Garbage {
-                what,
-                detail: "no \"task_count\" in the answer".into(),
-            })
+            .ok_or_else(|| garbage("no \"task_count\" in the answer"))?;
+        // No ids for no tasks: LS leaves the key out then.
+        let ids: Vec<u64> = match v.get("task_ids").and_then(Value::as_array) {
+            Some(ids) => ids.iter().filter_map(Value::as_u64).collect(),
+            None if count == 0 => Vec::new(),
+            None => return Err(garbage("no \"task_ids\" in the answer")),
+        };
+        if ids.len() as u64 != count {
+            return Err(garbage(&format!("{count} tasks made but {} ids", ids.len())));
+        }
+        Ok(ids)
     }
 
     /// Deletes tasks of a project with the Data Manager's `delete_tasks` action (one request).

@@ -4,42 +4,16 @@
 //! it (Ctrl-C) and running it again is safe.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::command::{CommandError, CommandResult, stop_on_ctrl_c};
 use crate::config::Config;
 use crate::labelstudio::{LabelStudio, LsError};
 use crate::resolve::Resolver;
-use crate::writeback::{Outcome, process};
-
-/// What a sync did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Summary {
-    pub scanned: u64,
-    pub rewritten: u64,
-    pub already_done: u64,
-    /// Deleted while the sync ran.
-    pub gone: u64,
-    pub failed: u64,
-    /// Stopped early (Ctrl-C).
-    pub interrupted: bool,
-}
-
-impl Summary {
-    fn add(&mut self, outcome: Outcome) {
-        self.scanned += 1;
-        match outcome {
-            Outcome::Rewritten => self.rewritten += 1,
-            Outcome::AlreadyDone => self.already_done += 1,
-            Outcome::Gone => self.gone += 1,
-            Outcome::Failed => self.failed += 1,
-        }
-    }
-}
+pub use crate::writeback::Summary;
+use crate::writeback::{Pace, write_back_all};
 
 /// Options of one sync.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +31,7 @@ pub async fn sync_project(
     ls: &LabelStudio,
     opts: Options,
     stop: &AtomicBool,
-    progress: &dyn Fn(Option<u64>, &Summary),
+    progress: &(dyn Fn(Option<u64>, &Summary) + Sync),
 ) -> Result<Summary, LsError> {
     let mut summary = Summary::default();
     let mut page = 1;
@@ -69,24 +43,11 @@ pub async fn sync_project(
         if got.tasks.is_empty() {
             break;
         }
-        let mut pending = FuturesUnordered::new();
-        for task in &got.tasks {
-            if stop.load(Ordering::Relaxed) {
-                summary.interrupted = true;
-                break;
-            }
-            if pending.len() >= opts.concurrency
-                && let Some(outcome) = pending.next().await
-            {
-                summary.add(outcome);
-                progress(None, &summary);
-            }
-            pending.push(process(resolver, ls, task, opts.dry_run));
-        }
-        while let Some(outcome) = pending.next().await {
-            summary.add(outcome);
-            progress(None, &summary);
-        }
+        let pace = Pace {
+            concurrency: opts.concurrency,
+            dry_run: opts.dry_run,
+        };
+        write_back_all(resolver, ls, &got.tasks, pace, stop, &mut summary, progress).await;
         if summary.interrupted || (got.tasks.len() as u64) < opts.page_size {
             break;
         }

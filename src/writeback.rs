@@ -7,9 +7,11 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -155,6 +157,69 @@ pub async fn process(resolver: &Resolver, ls: &LabelStudio, task: &Value, dry_ru
             log::error!("write-back of task {id} failed: {e}");
             Outcome::Failed
         }
+    }
+}
+
+/// What a run of write-backs did (`sync`, the reconcile loop).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub scanned: u64,
+    pub rewritten: u64,
+    pub already_done: u64,
+    /// Deleted while the sync ran.
+    pub gone: u64,
+    pub failed: u64,
+    /// Stopped early (Ctrl-C).
+    pub interrupted: bool,
+}
+
+impl Summary {
+    fn add(&mut self, outcome: Outcome) {
+        self.scanned += 1;
+        match outcome {
+            Outcome::Rewritten => self.rewritten += 1,
+            Outcome::AlreadyDone => self.already_done += 1,
+            Outcome::Gone => self.gone += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// How a run of write-backs goes: tasks at once, and whether only to count.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub concurrency: usize,
+    pub dry_run: bool,
+}
+
+/// Writes back `tasks` at `pace`, adding each outcome to `summary` and telling `progress`; once
+/// `stop` is set no task is started (`summary.interrupted`). For `sync` and the reconcile loop.
+pub async fn write_back_all(
+    resolver: &Resolver,
+    ls: &LabelStudio,
+    tasks: &[Value],
+    pace: Pace,
+    stop: &AtomicBool,
+    summary: &mut Summary,
+    progress: &(dyn Fn(Option<u64>, &Summary) + Sync),
+) {
+    let mut pending = FuturesUnordered::new();
+    for task in tasks {
+        if stop.load(Ordering::Relaxed) {
+            summary.interrupted = true;
+            break;
+        }
+        if pending.len() >= pace.concurrency
+            && let Some(outcome) = pending.next().await
+        {
+            summary.add(outcome);
+            progress(None, summary);
+        }
+        pending.push(process(resolver, ls, task, pace.dry_run));
+    }
+    while let Some(outcome) = pending.next().await {
+        summary.add(outcome);
+        progress(None, summary);
     }
 }
 

@@ -4,7 +4,9 @@ in one run against one fresh Label Studio 1.23.2 (its own data directory):
 - Label Studio's own S3 source storage (`s3_endpoint` = the emulator, path style, blob URLs,
   recursive), synced with `POST /api/storages/s3/<id>/sync`;
 - `ls-presign import --project <id> oss://bench/images/` (release build), then the same command
-  again with nothing new.
+  again with nothing new;
+- the floor of any importer that goes through Label Studio's API: the same tasks, made
+  beforehand, posted from Python to `POST /api/projects/<id>/import` in the same batches.
 
     bash scripts/bench/import.sh --objects 10000 --objects 100000
 
@@ -203,11 +205,27 @@ def label_studio_sync(ls: LS, ls_proc, endpoint: str, ak: str, sk: str, n: int) 
             "tasks": ls.task_count(project)}
 
 
-def ls_presign_import(ls: LS, ls_proc, binary: str, env: dict, project: int | None, n: int) -> dict:
+def import_api_floor(ls: LS, ls_proc, n: int, batch: int) -> dict:
+    """Label Studio's import API alone: tasks shaped as ls-presign makes them (a stable link of
+    the same length, the original URI in meta), built beforehand, posted in batches."""
+    project = ls.project(f"bench {n}: Label Studio import API alone")
+    link = "http://127.0.0.1:9090/r/" + "A" * 200
+    tasks = [{"data": {"image": f"{link}{i:06d}"},
+              "meta": {"ls_presign": {"original_uris": [f"oss://{BUCKET}/{PREFIX}/{i:06d}.jpg"],
+                                      "source": f"oss://{BUCKET}/{PREFIX}/{i:06d}.jpg"}}} for i in range(n)]
+    calls0, cpu0, t0 = ls.calls, group_cpu_seconds(ls_proc.pid), time.monotonic()
+    for lo in range(0, n, batch):
+        ls.req("POST", f"/api/projects/{project}/import", json=tasks[lo:lo + batch])
+    wall, cpu, calls = time.monotonic() - t0, group_cpu_seconds(ls_proc.pid) - cpu0, ls.calls - calls0
+    return {"side": "floor: Label Studio import API alone", "wall_s": wall, "ls_cpu_s": cpu, "ls_requests": calls,
+            "tasks": ls.task_count(project)}
+
+
+def ls_presign_import(ls: LS, ls_proc, binary: str, env: dict, project: int | None, n: int, batch: int) -> dict:
     """`ls-presign import` of the prefix into `project` (a new one when None)."""
     project = project or ls.project(f"bench {n}: ls-presign import")
     cpu0, own0, t0 = group_cpu_seconds(ls_proc.pid), os.times(), time.monotonic()
-    p = subprocess.run([binary, "import", "--project", str(project), "--batch", "1000", f"oss://{BUCKET}/{PREFIX}/"],
+    p = subprocess.run([binary, "import", "--project", str(project), "--batch", str(batch), f"oss://{BUCKET}/{PREFIX}/"],
                        env=env, capture_output=True, text=True)
     out, err = p.stdout, p.stderr
     # The child is reaped: its CPU time is in ours (the emulator and Label Studio are not yet).
@@ -226,7 +244,7 @@ def ls_presign_import(ls: LS, ls_proc, binary: str, env: dict, project: int | No
             "tasks": ls.task_count(project), "summary": line}
 
 
-def bench(n: int, binaries: dict, tmp: str) -> list[dict]:
+def bench(n: int, binaries: dict, tmp: str, batch: int) -> list[dict]:
     stack = Stack()
     try:
         ak, sk = "AKIDBENCH" + secrets.token_hex(6).upper(), secrets.token_urlsafe(24)
@@ -245,19 +263,21 @@ def bench(n: int, binaries: dict, tmp: str) -> list[dict]:
                    LS_PRESIGN_PUBLIC_URL="http://127.0.0.1:9090", LABEL_STUDIO_URL=ls_url,
                    LABEL_STUDIO_API_KEY=token, LS_PRESIGN_STATE_DIR=tempfile.mkdtemp(dir=tmp), RUST_LOG="warn")
         say("ls-presign import")
-        first = ls_presign_import(ls, ls_proc, binaries["ls-presign"], env, None, n)
+        first = ls_presign_import(ls, ls_proc, binaries["ls-presign"], env, None, n, batch)
         say("ls-presign import again, nothing new")
-        again = ls_presign_import(ls, ls_proc, binaries["ls-presign"], env, first["project"], n)
+        again = ls_presign_import(ls, ls_proc, binaries["ls-presign"], env, first["project"], n, batch)
         again["side"] = "ls-presign import, re-run (nothing new)"
-        rows += [first, again]
+        say("the floor: Label Studio's import API alone")
+        rows += [first, again, import_api_floor(ls, ls_proc, n, batch)]
         for r in rows:
-            r.update(objects=n, seeded_s=seeded)
+            r.update(objects=n, seeded_s=seeded, batch=batch)
         return rows
     finally:
         stack.close()
 
 
 def print_table(rows: list[dict]) -> None:
+    print(f"Tasks per import request: {rows[0]['batch'] if rows else '-'}")
     print("| objects | side | wall | tasks | Label Studio CPU | LS API requests | listing / making tasks / in LS | ls-presign CPU |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -268,8 +288,11 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         if r["side"] == "ls-presign import":
             sync = next(x for x in rows if x["objects"] == r["objects"] and x["side"].startswith("Label Studio"))
+            floor = next(x for x in rows if x["objects"] == r["objects"] and x["side"].startswith("floor"))
             print(f"{r['objects']:,} objects: ls-presign import is {sync['wall_s'] / r['wall_s']:.1f}x faster "
-                  f"than Label Studio's sync; {r['in_ls_s'] / r['wall_s'] * 100:.0f}% of its time waits for Label Studio")
+                  f"than Label Studio's sync; {r['in_ls_s'] / r['wall_s'] * 100:.0f}% of its time waits for Label Studio; "
+                  f"Label Studio's import API alone takes {floor['wall_s']:.1f} s, so no importer through it can be more "
+                  f"than {sync['wall_s'] / floor['wall_s']:.1f}x faster than the sync")
 
 
 def main() -> int:
@@ -277,6 +300,7 @@ def main() -> int:
     p.add_argument("--objects", type=int, action="append", help="objects to import (repeat for several runs)")
     p.add_argument("--ls-presign", required=True, help="the ls-presign binary (a release build)")
     p.add_argument("--emulator", required=True, help="the emulator's `serve` example binary")
+    p.add_argument("--batch", type=int, default=1000, help="tasks per import request (default 1000)")
     p.add_argument("--json", action="store_true", help="also print every row as a JSON line")
     args = p.parse_args()
     if not os.access(os.path.join(LS_VENV, "bin", "label-studio"), os.X_OK):
@@ -286,7 +310,7 @@ def main() -> int:
     rows = []
     try:
         for n in args.objects or [10_000]:
-            rows += bench(n, {"ls-presign": args.ls_presign, "emulator": args.emulator}, tmp)
+            rows += bench(n, {"ls-presign": args.ls_presign, "emulator": args.emulator}, tmp, args.batch)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print_table(rows)

@@ -74,6 +74,10 @@ pub async fn webhook(
         .to_owned();
     let label = KNOWN_ACTIONS.iter().find(|a| **a == action).copied().unwrap_or("other");
     state.metrics.count("webhooks_total", label, 1);
+    // Project webhooks name their project: the reconcile loop looks after it from now on.
+    if let (Some(projects), Some(project)) = (&state.projects, event["project"]["id"].as_u64()) {
+        projects.saw(project);
+    }
     if action != "TASKS_CREATED" {
         return Ok(HttpResponse::Ok().json(json!({"action": action, "handled": false})));
     }

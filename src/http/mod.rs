@@ -29,6 +29,7 @@ use crate::error_code::ErrorCode;
 use crate::import::schedule::{Schedule, Shared};
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
+use crate::reconcile::{Projects, Reconcile};
 use crate::resolve::Resolver;
 use crate::session::Sessions;
 use crate::storage::Storages;
@@ -90,6 +91,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// The `[[import]]` tables, running.
     schedule: Option<Schedule>,
+    /// The reconcile loop, running.
+    reconcile: Option<Reconcile>,
 }
 
 impl Application {
@@ -121,18 +124,31 @@ impl Application {
                 config.writeback.concurrency,
             )
         });
-        let schedule = match (&label_studio, config.imports.scheduled.is_empty()) {
+        // What the background jobs (scheduled imports, reconcile) run with.
+        let shared = label_studio.as_ref().map(|ls| Shared {
+            resolver: resolver.clone(),
+            storages: storages.clone(),
+            ls: ls.clone(),
+            metrics: metrics.clone(),
+        });
+        let schedule = match (&shared, config.imports.scheduled.is_empty()) {
             (_, true) => None,
             (None, false) => return Err(StartError::ImportWithoutLabelStudio),
-            (Some(ls), false) => Some(Schedule::spawn(
-                &config.imports,
-                Shared {
-                    resolver: resolver.clone(),
-                    storages: storages.clone(),
-                    ls: ls.clone(),
-                    metrics: metrics.clone(),
-                },
-            )),
+            (Some(shared), false) => Some(Schedule::spawn(&config.imports, shared.clone())),
+        };
+        let (projects, reconcile) = match (shared, config.writeback.reconcile_interval) {
+            (Some(shared), Some(interval)) => {
+                let configured = config.writeback.reconcile_projects.iter().copied();
+                let imported = config.imports.scheduled.iter().map(|s| s.project);
+                let projects = Arc::new(Projects::load(
+                    config.imports.state_dir.as_deref(),
+                    shared.ls.base(),
+                    configured.chain(imported),
+                ));
+                let running = Reconcile::spawn(projects.clone(), shared, interval, config.writeback.concurrency);
+                (Some(projects), Some(running))
+            }
+            _ => (None, None),
         };
         let sessions = match (config.server.link_policy, &label_studio) {
             (LinkPolicy::Login, Some(ls)) => Some(Sessions::new(ls.clone(), metrics.clone())),
@@ -146,6 +162,7 @@ impl Application {
             metrics,
             label_studio,
             sessions,
+            projects,
             queue,
             in_flight: config.keys.tls.as_ref().map(|_| Arc::default()),
             config,
@@ -172,6 +189,7 @@ impl Application {
             server,
             state,
             schedule,
+            reconcile,
         })
     }
 
@@ -210,10 +228,14 @@ impl Application {
         let queue = self.state.queue.clone();
         let drain_timeout = self.state.config.writeback.drain_timeout;
         let schedule = self.schedule.take();
+        let reconcile = self.reconcile.take();
         self.serve_until(stop).await?;
         if let Some(schedule) = schedule {
             // A scheduled import in progress sends its batch in flight and stops.
             schedule.stop(drain_timeout).await;
+        }
+        if let Some(reconcile) = reconcile {
+            reconcile.stop(drain_timeout).await;
         }
         if let Some(queue) = queue {
             let waiting = queue.pending();

@@ -6,6 +6,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
+use crate::reconcile::Projects;
 use crate::resolve::Resolver;
 use crate::session::Sessions;
 use crate::storage::Storages;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub label_studio: Option<Arc<LabelStudio>>,
     /// Label Studio sessions, when links require a login (`LS_PRESIGN_LINK_POLICY=login`).
     pub sessions: Option<Sessions>,
+    /// The projects the reconcile loop looks after, when it runs; webhooks add theirs.
+    pub projects: Option<Arc<Projects>>,
     /// Write-back queue, when Label Studio is configured.
     pub queue: Option<Queue>,
     /// Requests in flight, counted when serving TLS (HTTP/2); see [`super::inflight`].

@@ -108,6 +108,17 @@ impl Known {
         Ok(read)
     }
 
+    /// Records tasks just made, `ids[i]` from `sources[i]` (as Label Studio answered the import),
+    /// instead of reading them back. Tasks someone else made meanwhile are not read; the count
+    /// check of the next [`Known::refresh`] finds them.
+    pub fn record(&mut self, sources: Vec<String>, ids: &[u64]) {
+        for (source, &id) in sources.into_iter().zip(ids) {
+            self.max_id = self.max_id.max(id);
+            self.seen += 1;
+            self.sources.entry(source).or_default().push(id);
+        }
+    }
+
     pub fn contains(&self, source: &str) -> bool {
         self.sources.contains_key(source)
     }

@@ -330,6 +330,14 @@ impl Storages {
         &self.list
     }
 
+    /// The schemes at least one storage has.
+    pub fn schemes(&self) -> impl Iterator<Item = Scheme> + '_ {
+        Scheme::ALL
+            .iter()
+            .copied()
+            .filter(|s| !self.by_bucket[*s as usize].is_empty())
+    }
+
     /// The storage `uri` belongs to (with its index), if its bucket is configured and its key
     /// is inside the allowed prefixes.
     pub fn find(&self, uri: &StorageUri) -> Result<(usize, &Storage), StorageError> {

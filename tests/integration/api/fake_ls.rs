@@ -246,10 +246,11 @@ async fn patch_task(state: State, req: HttpRequest, id: web::Path<u64>, body: we
     let Some(task) = s.tasks.get_mut(&id) else {
         return HttpResponse::NotFound().json(json!({"detail": "Not found."}));
     };
-    // Like LS: each given field replaces the stored one whole.
+    // Like LS: each given field replaces the stored one whole, and the task is updated now.
     for (k, v) in body.as_object().unwrap() {
         task[k] = v.clone();
     }
+    task["updated_at"] = json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
     let task = task.clone();
     s.patches.push((*id, body.into_inner()));
     HttpResponse::Ok().json(task)
@@ -262,16 +263,37 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     let project: u64 = q["project"].parse().unwrap();
     let page: usize = q.get("page").map_or(1, |p| p.parse().unwrap());
     let size: usize = q.get("page_size").map_or(100, |p| p.parse().unwrap());
-    // The Data Manager filter import sends: `filter:tasks:id` `greater` than a number.
-    let after = q.get("query").map_or(0, |query| {
+    // The Data Manager filters import and reconcile send (all must hold): the id above a
+    // number, the data containing a string (ignoring case, as 1.23.2 does), updated after a
+    // moment (tests/fixtures/ls-1.23.2/api_reconcile_filters.json).
+    let mut after = 0;
+    let mut needle: Option<String> = None;
+    let mut since: Option<String> = None;
+    if let Some(query) = q.get("query") {
         let query: Value = serde_json::from_str(query).unwrap();
-        let item = &query["filters"]["items"][0];
-        assert_eq!(
-            (&item["filter"], &item["operator"]),
-            (&json!("filter:tasks:id"), &json!("greater"))
-        );
-        item["value"].as_u64().unwrap()
-    });
+        assert_eq!(query["filters"]["conjunction"], "and");
+        for item in query["filters"]["items"].as_array().unwrap() {
+            match (item["filter"].as_str().unwrap(), item["operator"].as_str().unwrap()) {
+                ("filter:tasks:id", "greater") => after = item["value"].as_u64().unwrap(),
+                ("filter:tasks:data", "contains") => needle = Some(item["value"].as_str().unwrap().to_lowercase()),
+                ("filter:tasks:updated_at", "greater") => {
+                    let at = item["value"].as_str().unwrap();
+                    // Only this spelling is accepted by 1.23.2 (anything else is its 500).
+                    assert!(at.len() == 27 && at.ends_with('Z') && at.as_bytes()[19] == b'.', "{at}");
+                    since = Some(at.to_owned());
+                }
+                other => panic!("filter not modelled: {other:?}"),
+            }
+        }
+    }
+    let matches = |t: &Value| {
+        needle
+            .as_ref()
+            .is_none_or(|n| t["data"].to_string().to_lowercase().contains(n.as_str()))
+            && since
+                .as_ref()
+                .is_none_or(|s| t["updated_at"].as_str().is_none_or(|u| u > s.as_str()))
+    };
     let include: Option<Vec<&str>> = q.get("include").map(|i| i.split(',').collect());
     let mut s = state.lock().unwrap();
     s.list_requests += 1;
@@ -279,7 +301,7 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     let all: Vec<Value> = s
         .tasks
         .values()
-        .filter(|t| t["project"].as_u64() == Some(project) && t["id"].as_u64().unwrap() > after)
+        .filter(|t| t["project"].as_u64() == Some(project) && t["id"].as_u64().unwrap() > after && matches(t))
         .map(|t| match &include {
             None => t.clone(),
             Some(fields) => fields.iter().map(|f| (f.to_string(), t[*f].clone())).collect(),
@@ -317,7 +339,13 @@ async fn get_project(state: State, req: HttpRequest, id: web::Path<u64>) -> Http
 }
 
 /// Creates the tasks (`{"data", "meta"}` each), with ids after the highest one, as LS does.
-async fn import(state: State, req: HttpRequest, id: web::Path<u64>, body: web::Json<Value>) -> HttpResponse {
+async fn import(
+    state: State,
+    req: HttpRequest,
+    id: web::Path<u64>,
+    q: web::Query<HashMap<String, String>>,
+    body: web::Json<Value>,
+) -> HttpResponse {
     if let Some(r) = authorized(&state, &req) {
         return r;
     }
@@ -330,6 +358,7 @@ async fn import(state: State, req: HttpRequest, id: web::Path<u64>, body: web::J
         return HttpResponse::NotFound().json(json!({"detail": "Not found."}));
     }
     let items = body.as_array().unwrap();
+    let mut ids = Vec::new();
     for item in items {
         let next = s.tasks.keys().next_back().map_or(1, |last| last + 1);
         assert!(
@@ -345,10 +374,16 @@ async fn import(state: State, req: HttpRequest, id: web::Path<u64>, body: web::J
             next,
             json!({"id": next, "project": *id, "data": item["data"], "meta": meta, "total_annotations": 0, "annotations": []}),
         );
+        ids.push(next);
     }
     s.imports.push(items.len());
     s.imported.extend(items.iter().cloned());
-    HttpResponse::Created().json(json!({"task_count": items.len(), "annotation_count": 0, "prediction_count": 0}))
+    let mut answer = json!({"task_count": items.len(), "annotation_count": 0, "prediction_count": 0});
+    // As captured: the ids in the order sent, when asked for and tasks were made.
+    if q.get("return_task_ids").is_some_and(|v| v == "true") && !ids.is_empty() {
+        answer["task_ids"] = json!(ids);
+    }
+    HttpResponse::Created().json(answer)
 }
 
 /// The Data Manager's `delete_tasks` action on the selected ids.

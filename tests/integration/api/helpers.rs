@@ -33,6 +33,8 @@ pub struct TestApp {
     /// Follows redirects, resolving `*.localhost` to 127.0.0.1.
     pub browser: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
+    /// The service's files (its TOML, its `LS_PRESIGN_STATE_DIR`), removed when the app drops.
+    _dir: tempfile::TempDir,
     /// Tells the running service to stop (see [`TestApp::stop`]).
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -179,9 +181,10 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         storage_at("oss", "vhost", "cn-beijing", &vhost_ep, "virtual", (AK, SK), ""),
     ]
     .concat();
-    // Read once, by Config::load below; removed when `dir` drops at the end of this function.
+    // Removed when the TestApp drops.
     let dir = tempfile::Builder::new().prefix("ls-presign-test-").tempdir().unwrap();
     let toml_path = dir.path().join("storages.toml");
+    let state_dir = dir.path().join("state");
     std::fs::write(&toml_path, toml).unwrap();
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -200,6 +203,7 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
         // The public URL defaults to http(s)://127.0.0.1:{PORT}, https with a TLS certificate.
         ("PORT", app_port.as_str()),
         ("LS_PRESIGN_WORKERS", "1"),
+        ("LS_PRESIGN_STATE_DIR", state_dir.to_str().unwrap()),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -248,6 +252,7 @@ pub async fn spawn_app_with(extra_env: &[(&str, &str)]) -> TestApp {
             .build()
             .unwrap(),
         state,
+        _dir: dir,
         stop,
         server,
     }

@@ -7,6 +7,7 @@ mod import;
 mod labelstudio;
 mod links;
 mod misc;
+mod reconcile;
 mod replicas;
 mod resolve;
 mod secrets;
