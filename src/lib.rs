@@ -19,6 +19,7 @@ pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod net_error;
+pub mod periodic;
 pub mod reconcile;
 pub mod resolve;
 pub mod rewrite;

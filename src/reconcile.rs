@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::import::schedule::Shared;
 use crate::labelstudio::LsError;
 use crate::metrics::Job;
+use crate::periodic::Periodic;
 use crate::writeback::{Pace, Summary, write_back_all};
 
 /// Tasks asked for per request.
@@ -117,62 +118,37 @@ fn instance(label_studio: &str) -> String {
     hex::encode(&sha2::Sha256::digest(label_studio.as_bytes())[..6])
 }
 
-/// The running reconcile loop.
-#[derive(Debug)]
-pub struct Reconcile {
-    stop: Arc<AtomicBool>,
-    wake: Arc<tokio::sync::Notify>,
-    run: tokio::task::JoinHandle<()>,
-}
-
-impl Reconcile {
-    /// Reconciles `projects` now and then every `interval`, writing back `concurrency` tasks
-    /// at a time.
-    pub fn spawn(projects: Arc<Projects>, shared: Shared, interval: Duration, concurrency: usize) -> Reconcile {
-        let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let (flag, woken) = (stop.clone(), wake.clone());
-        let run = tokio::spawn(async move {
-            // Where each project's next run starts looking (Unix seconds).
-            let mut since: HashMap<u64, i64> = HashMap::new();
-            while !flag.load(Ordering::Relaxed) {
-                for project in projects.all() {
-                    if flag.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let started = crate::time::now();
-                    match run_once(&shared, project, since.get(&project).copied(), concurrency, &flag).await {
-                        Ok(true) => {
-                            since.insert(project, started - MARGIN_SECS);
-                        }
-                        Ok(false) => {}
-                        Err(LsError::ProjectGone(_)) => {
-                            log::info!("reconcile: Label Studio has no project {project} any more; forgetting it");
-                            projects.forget(project);
-                            since.remove(&project);
-                        }
-                        Err(e) => log::error!("reconcile: project {project}: {e}"),
-                    }
+/// Adds the reconcile of `projects` to `jobs`: every `interval`, writing back `concurrency`
+/// tasks at a time.
+pub fn schedule(projects: Arc<Projects>, shared: Shared, interval: Duration, concurrency: usize, jobs: &mut Periodic) {
+    // Where each project's next run starts looking (Unix seconds).
+    let since: Arc<Mutex<HashMap<u64, i64>>> = Arc::default();
+    jobs.every(interval, move |stop| {
+        let (projects, shared, since) = (projects.clone(), shared.clone(), since.clone());
+        async move {
+            for project in projects.all() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = woken.notified() => {}
+                let started = crate::time::now();
+                let from = since.lock().unwrap_or_else(|e| e.into_inner()).get(&project).copied();
+                let outcome = run_once(&shared, project, from, concurrency, &stop).await;
+                let mut since = since.lock().unwrap_or_else(|e| e.into_inner());
+                match outcome {
+                    Ok(true) => {
+                        since.insert(project, started - MARGIN_SECS);
+                    }
+                    Ok(false) => {}
+                    Err(LsError::ProjectGone(_)) => {
+                        log::info!("reconcile: Label Studio has no project {project} any more; forgetting it");
+                        projects.forget(project);
+                        since.remove(&project);
+                    }
+                    Err(e) => log::error!("reconcile: project {project}: {e}"),
                 }
             }
-        });
-        Reconcile { stop, wake, run }
-    }
-
-    /// Stops: the task in flight finishes, within `timeout`.
-    pub async fn stop(self, timeout: Duration) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.wake.notify_waiters();
-        let abort = self.run.abort_handle();
-        if tokio::time::timeout(timeout, self.run).await.is_err() {
-            log::warn!("the reconcile run did not stop in time; the next start continues it");
-            abort.abort();
         }
-    }
+    });
 }
 
 /// One reconcile of `project`: logged when it found work, counted. `Ok(true)` when nothing

@@ -26,10 +26,11 @@ pub use state::AppState;
 use crate::auth::Authenticator;
 use crate::config::{Config, LinkPolicy};
 use crate::error_code::ErrorCode;
-use crate::import::schedule::{Schedule, Shared};
+use crate::import::schedule::Shared;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
-use crate::reconcile::{Projects, Reconcile};
+use crate::periodic::Periodic;
+use crate::reconcile::Projects;
 use crate::resolve::Resolver;
 use crate::session::Sessions;
 use crate::storage::Storages;
@@ -89,10 +90,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
-    /// The `[[import]]` tables, running.
-    schedule: Option<Schedule>,
-    /// The reconcile loop, running.
-    reconcile: Option<Reconcile>,
+    /// The `[[import]]` tables and the reconcile loop, running.
+    jobs: Option<Periodic>,
 }
 
 impl Application {
@@ -131,12 +130,13 @@ impl Application {
             ls: ls.clone(),
             metrics: metrics.clone(),
         });
-        let schedule = match (&shared, config.imports.scheduled.is_empty()) {
-            (_, true) => None,
+        let mut jobs = Periodic::default();
+        match (&shared, config.imports.scheduled.is_empty()) {
+            (_, true) => {}
             (None, false) => return Err(StartError::ImportWithoutLabelStudio),
-            (Some(shared), false) => Some(Schedule::spawn(&config.imports, shared.clone())),
-        };
-        let (projects, reconcile) = match (shared, config.writeback.reconcile_interval) {
+            (Some(shared), false) => crate::import::schedule::schedule(&config.imports, shared, &mut jobs),
+        }
+        let projects = match (shared, config.writeback.reconcile_interval) {
             (Some(shared), Some(interval)) => {
                 let configured = config.writeback.reconcile_projects.iter().copied();
                 let imported = config.imports.scheduled.iter().map(|s| s.project);
@@ -145,10 +145,11 @@ impl Application {
                     shared.ls.base(),
                     configured.chain(imported),
                 ));
-                let running = Reconcile::spawn(projects.clone(), shared, interval, config.writeback.concurrency);
-                (Some(projects), Some(running))
+                let concurrency = config.writeback.concurrency;
+                crate::reconcile::schedule(projects.clone(), shared, interval, concurrency, &mut jobs);
+                Some(projects)
             }
-            _ => (None, None),
+            _ => None,
         };
         let sessions = match (config.server.link_policy, &label_studio) {
             (LinkPolicy::Login, Some(ls)) => Some(Sessions::new(ls.clone(), metrics.clone())),
@@ -188,8 +189,7 @@ impl Application {
             port,
             server,
             state,
-            schedule,
-            reconcile,
+            jobs: (!jobs.is_empty()).then_some(jobs),
         })
     }
 
@@ -227,15 +227,11 @@ impl Application {
     pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let queue = self.state.queue.clone();
         let drain_timeout = self.state.config.writeback.drain_timeout;
-        let schedule = self.schedule.take();
-        let reconcile = self.reconcile.take();
+        let jobs = self.jobs.take();
         self.serve_until(stop).await?;
-        if let Some(schedule) = schedule {
-            // A scheduled import in progress sends its batch in flight and stops.
-            schedule.stop(drain_timeout).await;
-        }
-        if let Some(reconcile) = reconcile {
-            reconcile.stop(drain_timeout).await;
+        if let Some(jobs) = jobs {
+            // A scheduled import sends its batch in flight, a reconcile its tasks in flight.
+            jobs.stop(drain_timeout).await;
         }
         if let Some(queue) = queue {
             let waiting = queue.pending();

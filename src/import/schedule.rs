@@ -1,12 +1,9 @@
-//! The `[[import]]` tables `serve` runs by itself: each import every `interval`, one log line
-//! per run, counted in `/metrics`. Replicas share the work safely through the import lease: the
+//! The `[[import]]` tables `serve` runs by itself (on [`Periodic`]): each import every
+//! `interval`, one log line per run, counted in `/metrics`. Replicas share the work safely through the import lease: the
 //! one that takes it imports, the others count the run as `busy` and try at the next interval.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-use tokio::task::JoinSet;
+use std::sync::atomic::AtomicBool;
 
 use super::filter::Filter;
 use super::importer::{ImportError, Importer, Mode, Options, folder};
@@ -14,19 +11,12 @@ use super::lease::{LeaseError, holder_name};
 use crate::config::{ImportsConfig, ScheduledImport};
 use crate::labelstudio::LabelStudio;
 use crate::metrics::{Job, Metrics};
+use crate::periodic::Periodic;
 use crate::resolve::{Resolver, RewriteAs};
 use crate::storage::Storages;
 
 /// Tasks per import request in scheduled runs.
 const BATCH: usize = 500;
-
-/// The running scheduled imports.
-#[derive(Debug)]
-pub struct Schedule {
-    stop: Arc<AtomicBool>,
-    wake: Arc<tokio::sync::Notify>,
-    runs: JoinSet<()>,
-}
 
 /// What a scheduled import runs with.
 #[derive(Clone)]
@@ -37,41 +27,16 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
 }
 
-impl Schedule {
-    /// Starts every scheduled import of `config` (none: nothing runs).
-    pub fn spawn(config: &ImportsConfig, shared: Shared) -> Schedule {
-        let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let mut runs = JoinSet::new();
-        let holder = holder_name();
-        for scheduled in &config.scheduled {
-            let opts = options(scheduled, config);
-            let (shared, stop, wake, holder) = (shared.clone(), stop.clone(), wake.clone(), holder.clone());
-            let interval = scheduled.interval;
-            runs.spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    run_once(&shared, &opts, &holder, &stop).await;
-                    tokio::select! {
-                        () = tokio::time::sleep(interval) => {}
-                        () = wake.notified() => {}
-                    }
-                }
-            });
-        }
-        Schedule { stop, wake, runs }
-    }
-
-    /// Stops: a run in progress ends after its batch in flight, within `timeout`.
-    pub async fn stop(mut self, timeout: Duration) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.wake.notify_waiters();
-        if tokio::time::timeout(timeout, async { while self.runs.join_next().await.is_some() {} })
-            .await
-            .is_err()
-        {
-            log::warn!("scheduled imports did not stop in time; the next run continues them");
-            self.runs.abort_all();
-        }
+/// Adds every scheduled import of `config` to `jobs`.
+pub fn schedule(config: &ImportsConfig, shared: &Shared, jobs: &mut Periodic) {
+    let holder = holder_name();
+    for scheduled in &config.scheduled {
+        let opts = Arc::new(options(scheduled, config));
+        let (shared, holder) = (shared.clone(), holder.clone());
+        jobs.every(scheduled.interval, move |stop| {
+            let (shared, opts, holder) = (shared.clone(), opts.clone(), holder.clone());
+            async move { run_once(&shared, &opts, &holder, &stop).await }
+        });
     }
 }
 
