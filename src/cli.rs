@@ -217,7 +217,7 @@ pub fn main() -> ExitCode {
                 let filter = crate::import::Filter::new(&glob, regex.as_deref()).map_err(CommandError::Argument)?;
                 let opts = crate::import::Options {
                     project,
-                    prefix: crate::import::folder(StorageUri::parse_folder(&uri)?),
+                    prefix: StorageUri::parse_folder(&uri)?.into_folder(),
                     recursive: !no_recursive,
                     filter,
                     mode: match tasks {

@@ -75,7 +75,7 @@ struct JobCounts {
 }
 
 /// Labelled counter families: name, help, label name, the label values always shown.
-const FAMILIES: [(&str, &str, &str, &[&str]); 4] = [
+const FAMILIES: [(&str, &str, &str, &[&str]); 5] = [
     (
         "references_total",
         "References seen in rewrites, by outcome.",
@@ -94,6 +94,12 @@ const FAMILIES: [(&str, &str, &str, &[&str]); 4] = [
         "Label Studio sessions looked up for LS_PRESIGN_LINK_POLICY=login (one round trip each), by answer.",
         "answer",
         &["valid", "invalid", "failed"],
+    ),
+    (
+        "export_objects_total",
+        "Annotation objects written to or removed from export targets, by outcome.",
+        "outcome",
+        &["written", "deleted", "failed"],
     ),
 ];
 

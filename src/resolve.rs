@@ -211,8 +211,9 @@ impl Resolver {
         self.links.as_ref()?.verify(token).ok()
     }
 
-    /// Replaces this service's stable links anywhere in `value` with the URIs they name, so a
-    /// rewrite that follows produces direct presigned URLs.
+    /// Replaces this service's stable links anywhere in `value` — whole strings, or quoted in
+    /// text and HTML — with the URIs they name, so a rewrite that follows produces direct
+    /// presigned URLs, and an export holds the original URIs.
     pub fn unlink(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
         // Without a link secret no string is one of our links.
@@ -223,12 +224,40 @@ impl Resolver {
             Value::String(s) => {
                 if let Some(uri) = self.link_target(s) {
                     *s = uri.to_string();
+                } else if let Some(text) = self.unlink_in(s) {
+                    *s = text;
                 }
             }
             Value::Array(a) => a.iter_mut().for_each(|x| self.unlink(x)),
             Value::Object(o) => o.values_mut().for_each(|x| self.unlink(x)),
             _ => {}
         }
+    }
+
+    /// `s` with each of this service's links inside it replaced by its URI; `None` when it holds
+    /// none. A link ends where a token's characters (base64url and `.`) end.
+    fn unlink_in(&self, s: &str) -> Option<String> {
+        let prefix = format!("{}/r/", self.public_url);
+        if !s.contains(&prefix) {
+            return None;
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(at) = rest.find(&prefix) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + prefix.len()..];
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(after.len());
+            let link = &rest[at..at + prefix.len() + end];
+            match self.link_target(link) {
+                Some(uri) => out.push_str(&uri.to_string()),
+                None => out.push_str(link),
+            }
+            rest = &after[end..];
+        }
+        out.push_str(rest);
+        Some(out)
     }
 
     /// A `data:` URL holding the object's bytes.

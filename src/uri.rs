@@ -95,6 +95,15 @@ impl StorageUri {
         }
         Ok(StorageUri::new(scheme, bucket, key))
     }
+
+    /// The folder this URI names: its key with a `/` added unless empty or already there (an
+    /// import or export of `oss://photos/cats` is of `cats/`).
+    pub fn into_folder(mut self) -> StorageUri {
+        if !self.key.is_empty() && !self.key.ends_with('/') {
+            self.key.push('/');
+        }
+        self
+    }
 }
 
 /// Bucket names of both OSS and S3: 3–63 of `a-z 0-9 - .`, starting and ending alphanumeric.

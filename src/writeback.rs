@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -15,7 +15,6 @@ use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use tokio::sync::{Semaphore, mpsc};
 
 use crate::labelstudio::{LabelStudio, LsError};
 use crate::metrics::Metrics;
@@ -231,18 +230,15 @@ pub struct QueueFull {
     pub wanted: usize,
 }
 
-/// A bounded queue of tasks to write back, drained by a background worker with bounded
-/// concurrency.
+/// The bounded queue of tasks that webhooks hand over for write-back.
 #[derive(Debug, Clone)]
 pub struct Queue {
-    tx: mpsc::Sender<Value>,
+    jobs: crate::queue::Queue<Value>,
     metrics: Arc<Metrics>,
-    /// Tasks accepted and not finished yet, queued or being written back.
-    pending: Arc<AtomicUsize>,
 }
 
 impl Queue {
-    /// Starts the worker on the current runtime.
+    /// Starts the worker on the current runtime: `concurrency` tasks written back at a time.
     pub fn spawn(
         resolver: Arc<Resolver>,
         ls: Arc<LabelStudio>,
@@ -250,78 +246,42 @@ impl Queue {
         capacity: usize,
         concurrency: usize,
     ) -> Queue {
-        let (tx, mut rx) = mpsc::channel::<Value>(capacity.max(1));
-        let queue = Queue {
-            tx,
-            metrics,
-            pending: Arc::new(AtomicUsize::new(0)),
-        };
-        let depth = queue.clone();
-        tokio::spawn(async move {
-            let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-            while let Some(task) = rx.recv().await {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                depth.metrics.set_queue_depth(depth.len());
-                let (resolver, ls, metrics, pending) = (
-                    resolver.clone(),
-                    ls.clone(),
-                    depth.metrics.clone(),
-                    depth.pending.clone(),
-                );
-                tokio::spawn(async move {
+        let gauge = metrics.clone();
+        let counts = metrics.clone();
+        let jobs = crate::queue::Queue::spawn(
+            capacity,
+            concurrency,
+            move |waiting| gauge.set_queue_depth(waiting),
+            move |task: Value| {
+                let (resolver, ls, metrics) = (resolver.clone(), ls.clone(), counts.clone());
+                async move {
                     let outcome = process(&resolver, &ls, &task, false).await;
                     metrics.count("writeback_tasks_total", outcome.label(), 1);
-                    pending.fetch_sub(1, Ordering::SeqCst);
-                    drop(permit);
-                });
-            }
-        });
-        queue
-    }
-
-    /// Tasks waiting.
-    pub fn len(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+                }
+            },
+        );
+        Queue { jobs, metrics }
     }
 
     /// Tasks accepted and not yet written back: queued, or being written back.
     pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::SeqCst)
+        self.jobs.pending()
     }
 
     /// Waits until every queued task is written back, or `timeout` passes; returns how many
     /// tasks were left (0 when drained).
     pub async fn drain(&self, timeout: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let left = self.pending();
-            if left == 0 || tokio::time::Instant::now() >= deadline {
-                return left;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.jobs.drain(timeout).await
     }
 
     /// Queues all of `tasks`, or none when they don't all fit.
     pub fn push_all(&self, tasks: Vec<Value>) -> Result<usize, QueueFull> {
-        let wanted = tasks.len();
-        // Every slot at once, so a concurrent webhook cannot leave this batch half queued.
-        let permits = self.tx.try_reserve_many(wanted).map_err(|_| QueueFull {
-            free: self.tx.capacity(),
-            wanted,
+        let queued = self.jobs.push_all(tasks).map_err(|f| QueueFull {
+            free: f.free,
+            wanted: f.wanted,
         })?;
-        self.pending.fetch_add(wanted, Ordering::SeqCst);
-        for (permit, task) in permits.zip(tasks) {
-            permit.send(task);
-        }
-        self.metrics.set_queue_depth(self.len());
-        Ok(wanted)
+        self.metrics.set_queue_depth(self.jobs.len());
+        Ok(queued)
     }
 }
 

@@ -62,6 +62,25 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// `name`'s value as `true` or `false`.
+    pub(super) fn flag(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(err(name, format!("{other:?} is not true or false"))),
+        }
+    }
+
+    /// The TOML file `LS_PRESIGN_CONFIG` names, as `T`, with its path. `None` when unset, or
+    /// when it cannot be read or parsed: that is the storages section's to report.
+    pub(super) fn toml_file<T: serde::de::DeserializeOwned>(&self) -> Option<(String, T)> {
+        let path = self.get("LS_PRESIGN_CONFIG")?;
+        let text = std::fs::read_to_string(&path).ok()?;
+        let file = toml::from_str(&text).ok()?;
+        Some((path, file))
+    }
+
     /// `name`'s value as one of `T`'s words.
     pub(super) fn choice<T: clap::ValueEnum>(&self, name: &str) -> Result<Option<T>, ConfigError> {
         self.get(name)

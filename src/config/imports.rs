@@ -75,15 +75,10 @@ impl ImportsConfig {
                 .or_else(|| env.get("HOME").map(|h| Path::new(&h).join(".local/state/ls-presign")))
         });
         let mut scheduled = Vec::new();
-        if let Some(path) = env.get("LS_PRESIGN_CONFIG")
-            && let Ok(text) = std::fs::read_to_string(&path)
-        {
-            // A file that cannot be read or parsed is the storages section's to report.
-            if let Ok(file) = toml::from_str::<RawFile>(&text) {
-                for (i, raw) in file.import.into_iter().enumerate() {
-                    let name = format!("{path}: import[{i}]");
-                    scheduled.extend(problems.take(build(raw, &name)));
-                }
+        if let Some((path, file)) = env.toml_file::<RawFile>() {
+            for (i, raw) in file.import.into_iter().enumerate() {
+                let name = format!("{path}: import[{i}]");
+                scheduled.extend(problems.take(build(raw, &name)));
             }
         }
         problems.check("imports")?;

@@ -8,6 +8,7 @@
 
 mod env;
 mod error;
+mod exports;
 mod imports;
 mod keys;
 mod label_studio;
@@ -18,6 +19,7 @@ mod writeback;
 pub use env::Env;
 pub use error::ConfigError;
 use error::Problems;
+pub use exports::{ExportTarget, ExportsConfig};
 pub use imports::{ImportsConfig, ScheduledImport};
 pub use keys::{KeysConfig, TokenKeys};
 pub use label_studio::LabelStudioConfig;
@@ -35,6 +37,8 @@ pub struct Config {
     pub label_studio: Option<LabelStudioConfig>,
     pub writeback: WritebackConfig,
     pub imports: ImportsConfig,
+    /// Where annotations are written as they are made.
+    pub exports: ExportsConfig,
 }
 
 /// What loaded of a configuration that did not load whole: a command that can do without the
@@ -67,6 +71,25 @@ impl Config {
         let label_studio = problems.take(LabelStudioConfig::load(env));
         let writeback = problems.take(WritebackConfig::load(env));
         let imports = problems.take(ImportsConfig::load(env));
+        let exports = problems.take(ExportsConfig::load(env));
+        // An export target must be a configured bucket: its writes go through that storage.
+        if let (Some(storages), Some(exports)) = (&storages, &exports) {
+            for t in &exports.targets {
+                let configured = storages
+                    .list
+                    .iter()
+                    .any(|s| s.scheme == t.folder.scheme && s.bucket == t.folder.bucket);
+                if !configured {
+                    problems.push(error::err(
+                        "export",
+                        format!(
+                            "project {}'s export target {} is not in a configured storage: add its bucket (docs/CONFIGURATION.md)",
+                            t.project, t.folder
+                        ),
+                    ));
+                }
+            }
+        }
         if let (Some(server), Some(None)) = (&server, &label_studio)
             && server.link_policy == LinkPolicy::Login
         {
@@ -76,20 +99,25 @@ impl Config {
                  LABEL_STUDIO_API_KEY too",
             ));
         }
-        match (keys, server, storages, label_studio, writeback, imports) {
-            (Some(keys), Some(server), Some(storages), Some(label_studio), Some(writeback), Some(imports))
-                if problems.is_empty() =>
-            {
-                Ok(Config {
-                    server,
-                    storages,
-                    keys,
-                    label_studio,
-                    writeback,
-                    imports,
-                })
-            }
-            (keys, server, storages, label_studio, _, _) => Err(Box::new(Partial {
+        match (keys, server, storages, label_studio, writeback, imports, exports) {
+            (
+                Some(keys),
+                Some(server),
+                Some(storages),
+                Some(label_studio),
+                Some(writeback),
+                Some(imports),
+                Some(exports),
+            ) if problems.is_empty() => Ok(Config {
+                server,
+                storages,
+                keys,
+                label_studio,
+                writeback,
+                imports,
+                exports,
+            }),
+            (keys, server, storages, label_studio, ..) => Err(Box::new(Partial {
                 error: problems.into_error("configuration"),
                 server,
                 storages,
@@ -203,6 +231,41 @@ mod tests {
         let ls = [("LABEL_STUDIO_URL", "http://ls:8080"), ("LABEL_STUDIO_API_KEY", "k")];
         let c = load(&[OSS, &ls, &[("LS_PRESIGN_LINK_POLICY", "login")]].concat()).unwrap();
         assert_eq!(c.server.link_policy, LinkPolicy::Login);
+    }
+
+    #[test]
+    fn export_targets_are_folders_of_configured_buckets_one_per_project() {
+        fn export(uri: &str) -> [(&str, &str); 2] {
+            [("LS_PRESIGN_EXPORT_PROJECT", "3"), ("LS_PRESIGN_EXPORT_URI", uri)]
+        }
+        let c = load(&[OSS, &export("oss://photos/annotations")].concat()).unwrap();
+        let t = c.exports.of(3).unwrap();
+        assert_eq!(
+            (t.folder.to_string().as_str(), t.delete),
+            ("oss://photos/annotations/", false)
+        );
+        assert!(c.exports.of(4).is_none());
+        let e = load(&[OSS, &export("oss://elsewhere/a/")].concat()).unwrap_err();
+        assert_eq!(e.setting, "export");
+        assert!(
+            e.message.contains("oss://elsewhere/a/ is not in a configured storage"),
+            "{e}"
+        );
+        let e = load(&[OSS, &export("photos/a/")].concat()).unwrap_err();
+        assert_eq!(e.setting, "LS_PRESIGN_EXPORT_URI");
+        let e = load(&[OSS, &export("oss://photos/a/"), &[("LS_PRESIGN_EXPORT_DELETE", "yes")]].concat()).unwrap_err();
+        assert_eq!(e.to_string(), "LS_PRESIGN_EXPORT_DELETE: \"yes\" is not true or false");
+        let e = load(&[OSS, &[("LS_PRESIGN_EXPORT_PROJECT", "3")]].concat()).unwrap_err();
+        assert_eq!(e.setting, "LS_PRESIGN_EXPORT_URI");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let table = "[[export]]\nproject = 3\nuri = \"oss://photos/b/\"\ndelete = true\n";
+        std::fs::write(&path, table).unwrap();
+        let file = [("LS_PRESIGN_CONFIG", path.to_str().unwrap())];
+        assert!(load(&[OSS, &file].concat()).unwrap().exports.of(3).unwrap().delete);
+        let e = load(&[OSS, &file, &export("oss://photos/a/")].concat()).unwrap_err();
+        assert_eq!(e.message, "project 3 has two export targets: one folder per project");
     }
 
     #[test]

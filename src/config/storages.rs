@@ -154,6 +154,9 @@ struct RawFile {
     /// The imports section's (config/imports.rs).
     #[serde(default, rename = "import")]
     _import: Vec<toml::Table>,
+    /// The exports section's (config/exports.rs).
+    #[serde(default, rename = "export")]
+    _export: Vec<toml::Table>,
 }
 
 struct Defaults {

@@ -78,6 +78,21 @@ pub async fn webhook(
     if let (Some(projects), Some(project)) = (&state.projects, event["project"]["id"].as_u64()) {
         projects.saw(project);
     }
+    if let Some(exporter) = &state.exporter {
+        let queued = exporter.handle(&event).map_err(|f| {
+            ApiError::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "the export queue has room for {} objects, {} were sent; try again later",
+                    f.free, f.wanted
+                ),
+            )
+        })?;
+        if queued.writes + queued.deletes > 0 {
+            let export = json!({"writes": queued.writes, "deletes": queued.deletes});
+            return Ok(HttpResponse::Ok().json(json!({"action": action, "handled": true, "export": export})));
+        }
+    }
     if action != "TASKS_CREATED" {
         return Ok(HttpResponse::Ok().json(json!({"action": action, "handled": false})));
     }

@@ -26,6 +26,7 @@ pub use state::AppState;
 use crate::auth::Authenticator;
 use crate::config::{Config, LinkPolicy};
 use crate::error_code::ErrorCode;
+use crate::export::Exporter;
 use crate::import::schedule::Shared;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
@@ -151,6 +152,16 @@ impl Application {
             }
             _ => None,
         };
+        let exporter = (!config.exports.targets.is_empty()).then(|| {
+            Exporter::spawn(
+                config.exports.clone(),
+                resolver.clone(),
+                storages.clone(),
+                metrics.clone(),
+                config.writeback.queue_capacity,
+                config.writeback.concurrency,
+            )
+        });
         let sessions = match (config.server.link_policy, &label_studio) {
             (LinkPolicy::Login, Some(ls)) => Some(Sessions::new(ls.clone(), metrics.clone())),
             // Configuration refuses login without Label Studio.
@@ -164,6 +175,7 @@ impl Application {
             label_studio,
             sessions,
             projects,
+            exporter,
             queue,
             in_flight: config.keys.tls.as_ref().map(|_| Arc::default()),
             config,
@@ -226,6 +238,7 @@ impl Application {
     /// requests, drain the write-back queue (bounded by `LS_PRESIGN_DRAIN_TIMEOUT`).
     pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let queue = self.state.queue.clone();
+        let exporter = self.state.exporter.clone();
         let drain_timeout = self.state.config.writeback.drain_timeout;
         let jobs = self.jobs.take();
         self.serve_until(stop).await?;
@@ -243,6 +256,12 @@ impl Application {
                 left => log::warn!(
                     "{left} tasks were not written back before LS_PRESIGN_DRAIN_TIMEOUT; run `ls-presign sync` for their projects"
                 ),
+            }
+        }
+        if let Some(exporter) = exporter {
+            match exporter.drain(drain_timeout).await {
+                0 => {}
+                left => log::warn!("{left} annotation objects were not exported before LS_PRESIGN_DRAIN_TIMEOUT"),
             }
         }
         log::info!("stopped");

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::export::Exporter;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
 use crate::reconcile::Projects;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub sessions: Option<Sessions>,
     /// The projects the reconcile loop looks after, when it runs; webhooks add theirs.
     pub projects: Option<Arc<Projects>>,
+    /// The export queue, when a project has an export target.
+    pub exporter: Option<Exporter>,
     /// Write-back queue, when Label Studio is configured.
     pub queue: Option<Queue>,
     /// Requests in flight, counted when serving TLS (HTTP/2); see [`super::inflight`].

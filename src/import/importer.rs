@@ -494,12 +494,3 @@ impl Batch {
         self.sources.push(task.source);
     }
 }
-
-/// The folder `uri` names: its key with a `/` added unless empty or already there (an import
-/// of `oss://b/images` lists `images/`).
-pub fn folder(mut uri: StorageUri) -> StorageUri {
-    if !uri.key.is_empty() && !uri.key.ends_with('/') {
-        uri.key.push('/');
-    }
-    uri
-}

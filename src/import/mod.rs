@@ -18,4 +18,4 @@ mod source;
 
 pub use self::command::run;
 pub use self::filter::Filter;
-pub use self::importer::{ImportError, Importer, Mode, Options, Summary, folder};
+pub use self::importer::{ImportError, Importer, Mode, Options, Summary};

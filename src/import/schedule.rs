@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::filter::Filter;
-use super::importer::{ImportError, Importer, Mode, Options, folder};
+use super::importer::{ImportError, Importer, Mode, Options};
 use super::lease::{LeaseError, holder_name};
 use crate::config::{ImportsConfig, ScheduledImport};
 use crate::labelstudio::LabelStudio;
@@ -44,7 +44,7 @@ pub fn schedule(config: &ImportsConfig, shared: &Shared, jobs: &mut Periodic) {
 fn options(s: &ScheduledImport, config: &ImportsConfig) -> Options {
     Options {
         project: s.project,
-        prefix: folder(s.uri.clone()),
+        prefix: s.uri.clone().into_folder(),
         recursive: s.recursive,
         // Checked when the configuration was loaded.
         filter: Filter::new(&s.glob, s.regex.as_deref()).unwrap_or_default(),

@@ -38,6 +38,8 @@ fn configuration_reference_matches_the_code() {
         ("LABEL_STUDIO_API_KEY", "k"),
         ("BASIC_AUTH_USER", "u"),
         ("BASIC_AUTH_PASS", "p"),
+        ("LS_PRESIGN_EXPORT_PROJECT", "3"),
+        ("LS_PRESIGN_EXPORT_URI", "oss://b1/annotations/"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_owned()))

@@ -195,6 +195,13 @@ impl Emulator {
         self.store.delete(bucket, key);
     }
 
+    /// An object's bytes and content type, without going through HTTP.
+    pub fn object(&self, bucket: &str, key: &str) -> Option<(Bytes, String)> {
+        self.store.read(bucket, |objects| {
+            objects.get(key).map(|o| (o.body.clone(), o.content_type.clone()))
+        })
+    }
+
     /// The bucket's keys, in the order a listing gives them.
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         self.store.read(bucket, |objects| objects.keys().cloned().collect())

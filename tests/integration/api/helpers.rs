@@ -55,6 +55,30 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
 
+    /// A token Label Studio's webhooks would carry (scope `webhook`).
+    pub fn webhook_token(&self) -> String {
+        self.state
+            .auth
+            .mint(
+                "label-studio",
+                ls_presign::auth::Scope::Webhook,
+                ls_presign::now(),
+                3600,
+            )
+            .unwrap()
+    }
+
+    /// `POST /webhook` with `body`, as Label Studio sends it with `token`.
+    pub async fn post_webhook(&self, token: &str, body: &serde_json::Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/webhook", self.base))
+            .header("authorization", format!("Bearer {token}"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The stable link the service gives for `uri` (`POST /v1/resolve?mode=link`).
     pub async fn link(&self, uri: &str) -> String {
         let resp = self

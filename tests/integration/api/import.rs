@@ -97,7 +97,7 @@ impl Setup {
     fn opts(&self, prefix: &str) -> Options {
         Options {
             project: PROJECT,
-            prefix: ls_presign::import::folder(StorageUri::parse_folder(prefix).unwrap()),
+            prefix: StorageUri::parse_folder(prefix).unwrap().into_folder(),
             recursive: true,
             filter: Filter::default(),
             mode: Mode::Blob { field: None },

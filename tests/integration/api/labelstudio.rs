@@ -28,23 +28,6 @@ async fn app_with_ls(ls: &FakeLs, key: &str, extra: &[(&str, &str)]) -> TestApp 
     spawn_app_with(&env).await
 }
 
-async fn post_webhook(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/webhook", app.base))
-        .header("authorization", format!("Bearer {token}"))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-fn webhook_token(app: &TestApp) -> String {
-    app.state
-        .auth
-        .mint("label-studio", Scope::Webhook, ls_presign::now(), 3600)
-        .unwrap()
-}
-
 #[tokio::test]
 async fn tasks_created_webhook_writes_links_back_into_label_studio() {
     let ls = FakeLs::start();
@@ -54,7 +37,7 @@ async fn tasks_created_webhook_writes_links_back_into_label_studio() {
     }
     let app = app_with_ls(&ls, LEGACY_TOKEN, &[]).await;
     let started = Instant::now();
-    let resp = post_webhook(&app, &webhook_token(&app), &event).await;
+    let resp = app.post_webhook(&app.webhook_token(), &event).await;
     let answered = started.elapsed();
     assert_eq!(resp.status(), 200);
     assert!(
@@ -89,7 +72,7 @@ async fn tasks_created_webhook_writes_links_back_into_label_studio() {
     assert_eq!(app.browser.get(link).send().await.unwrap().text().await.unwrap(), "D");
     // Idempotent: the same webhook again (as LS would hold the rewritten tasks) changes nothing.
     let again = json!({"action": "TASKS_CREATED", "tasks": ls.inner.lock().unwrap().tasks.values().cloned().collect::<Vec<_>>()});
-    post_webhook(&app, &webhook_token(&app), &again).await;
+    app.post_webhook(&app.webhook_token(), &again).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ls.patched().len(), 4);
     assert_eq!(app.state.metrics.counter("writeback_tasks_total", "rewritten"), 4);
@@ -114,12 +97,9 @@ async fn retries_timeouts_429_and_5xx_and_reports_what_finally_failed() {
     let mut all: Vec<Value> = ls.inner.lock().unwrap().tasks.values().cloned().collect();
     all.push(deleted);
     let app = app_with_ls(&ls, LEGACY_TOKEN, &[]).await;
-    let resp = post_webhook(
-        &app,
-        &webhook_token(&app),
-        &json!({"action": "TASKS_CREATED", "tasks": all}),
-    )
-    .await;
+    let resp = app
+        .post_webhook(&app.webhook_token(), &json!({"action": "TASKS_CREATED", "tasks": all}))
+        .await;
     assert_eq!(resp.status(), 200);
     ls.wait_for_patches(3, 30).await;
     let m = &app.state.metrics;
@@ -198,12 +178,12 @@ async fn ten_thousand_tasks_in_one_webhook() {
         ls.add_task(t.clone());
     }
     let app = app_with_ls(&ls, LEGACY_TOKEN, &[("LS_PRESIGN_WRITEBACK_CONCURRENCY", "16")]).await;
-    let resp = post_webhook(
-        &app,
-        &webhook_token(&app),
-        &json!({"action": "TASKS_CREATED", "tasks": tasks}),
-    )
-    .await;
+    let resp = app
+        .post_webhook(
+            &app.webhook_token(),
+            &json!({"action": "TASKS_CREATED", "tasks": tasks}),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     ls.wait_for_patches(10_000, 240).await;
     app.stop().await;
@@ -216,9 +196,8 @@ async fn a_full_queue_answers_503_and_loses_nothing_it_accepted() {
     let app = app_with_ls(&ls, LEGACY_TOKEN, &[("LS_PRESIGN_QUEUE_CAPACITY", "3")]).await;
     let tasks: Vec<Value> = (1..=4).map(|id| json!({"id": id, "data": {}})).collect();
     let (status, code) = error_code(
-        post_webhook(
-            &app,
-            &webhook_token(&app),
+        app.post_webhook(
+            &app.webhook_token(),
             &json!({"action": "TASKS_CREATED", "tasks": tasks}),
         )
         .await,
@@ -234,7 +213,7 @@ async fn a_full_queue_answers_503_and_loses_nothing_it_accepted() {
 async fn webhook_auth_and_every_action() {
     let ls = FakeLs::start();
     let app = app_with_ls(&ls, LEGACY_TOKEN, &[]).await;
-    let hook = webhook_token(&app);
+    let hook = app.webhook_token();
     let resolve_only = app
         .state
         .auth
@@ -246,11 +225,11 @@ async fn webhook_auth_and_every_action() {
     let no_auth = client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(error_code(no_auth).await, (401, "unauthorized".into()));
     assert_eq!(
-        error_code(post_webhook(&app, &resolve_only, &body).await).await,
+        error_code(app.post_webhook(&resolve_only, &body).await).await,
         (403, "insufficient_scope".into())
     );
     assert_eq!(
-        error_code(post_webhook(&app, "garbage", &body).await).await,
+        error_code(app.post_webhook("garbage", &body).await).await,
         (401, "invalid_token".into())
     );
     let dir = format!("{}/tests/fixtures/ls-1.23.2", env!("CARGO_MANIFEST_DIR"));
@@ -262,14 +241,16 @@ async fn webhook_auth_and_every_action() {
             continue;
         }
         let event = fixture(&name)["received"]["body"].clone();
-        let resp = post_webhook(&app, &hook, &event).await;
+        let resp = app.post_webhook(&hook, &event).await;
         assert_eq!(resp.status(), 200, "{name}");
         seen += 1;
     }
     assert!(seen >= 10, "{seen}");
-    let unknown = post_webhook(&app, &hook, &json!({"action": "SOMETHING_NEW", "x": 1})).await;
+    let unknown = app
+        .post_webhook(&hook, &json!({"action": "SOMETHING_NEW", "x": 1}))
+        .await;
     assert_eq!(unknown.json::<Value>().await.unwrap()["handled"], false);
-    let no_action = post_webhook(&app, &hook, &json!({"tasks": []})).await;
+    let no_action = app.post_webhook(&hook, &json!({"tasks": []})).await;
     assert_eq!(error_code(no_action).await, (400, "invalid_webhook".into()));
     assert!(ls.patched().is_empty());
     let metrics = app.get("/metrics").await.text().await.unwrap();

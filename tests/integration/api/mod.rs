@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP service, spawned on port 0 against the OSS emulator.
 
 mod bad_input;
+mod export;
 mod fake_ls;
 mod helpers;
 mod import;

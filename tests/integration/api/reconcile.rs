@@ -153,18 +153,7 @@ async fn projects_webhooks_came_from_are_reconciled_after_a_restart() {
     );
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let event = &event["received"]["body"];
-    let token = first
-        .state
-        .auth
-        .mint("label-studio", ls_presign::auth::Scope::Webhook, ls_presign::now(), 60)
-        .unwrap();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/webhook", first.base))
-        .bearer_auth(token)
-        .json(event)
-        .send()
-        .await
-        .unwrap();
+    let resp = first.post_webhook(&first.webhook_token(), event).await;
     assert_eq!(resp.status(), 200);
     first.stop().await;
 

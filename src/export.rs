@@ -1,0 +1,215 @@
+//! Annotations back to the bucket, as they are made (Label Studio's "Target Storage", done from
+//! outside): on `ANNOTATION_CREATED`, `ANNOTATIONS_CREATED` and `ANNOTATION_UPDATED` webhooks
+//! of a project with an export target, one JSON object per annotation,
+//! `<folder>/<annotation id>.json`, holding the annotation, `completed_by`, and the task with its
+//! data restored to the original `oss://`/`s3://` URIs. `ANNOTATIONS_DELETED` removes the
+//! objects when the target allows deletion.
+//!
+//! Writes are queued (the webhook is answered at once), retried with backoff on store errors,
+//! drained at shutdown and counted; the same content always gives the same bytes (keys sorted),
+//! so writing an annotation again changes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::config::{ExportTarget, ExportsConfig};
+use crate::metrics::Metrics;
+use crate::queue::{Full, Queue};
+use crate::resolve::Resolver;
+use crate::storage::Storages;
+use crate::uri::StorageUri;
+
+/// Attempts per object (the first try and the retries).
+const ATTEMPTS: u32 = 5;
+/// The first wait before a retry; it doubles each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// One object to write or remove.
+#[derive(Debug)]
+enum Job {
+    Write {
+        annotation: u64,
+        uri: StorageUri,
+        body: Bytes,
+    },
+    Delete {
+        annotation: u64,
+        uri: StorageUri,
+    },
+}
+
+/// The export queue and the targets it writes to.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    queue: Queue<Job>,
+    config: Arc<ExportsConfig>,
+    resolver: Arc<Resolver>,
+}
+
+/// What one webhook asked of the export.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub writes: usize,
+    pub deletes: usize,
+}
+
+impl Exporter {
+    /// Starts the worker: `concurrency` objects at a time, at most `capacity` waiting.
+    pub fn spawn(
+        config: ExportsConfig,
+        resolver: Arc<Resolver>,
+        storages: Arc<Storages>,
+        metrics: Arc<Metrics>,
+        capacity: usize,
+        concurrency: usize,
+    ) -> Exporter {
+        let queue = Queue::spawn(
+            capacity,
+            concurrency,
+            |_| {},
+            move |job: Job| {
+                let (storages, metrics) = (storages.clone(), metrics.clone());
+                async move {
+                    let outcome = run(&storages, &job).await;
+                    metrics.count("export_objects_total", outcome, 1);
+                }
+            },
+        );
+        Exporter {
+            queue,
+            config: Arc::new(config),
+            resolver,
+        }
+    }
+
+    /// Queues what a webhook `event` asks of the export (nothing for a project without a target
+    /// or an action that is not about annotations). All of it, or none when the queue is full.
+    pub fn handle(&self, event: &Value) -> Result<Queued, Full> {
+        let action = event["action"].as_str().unwrap_or_default();
+        let Some(target) = event["project"]["id"].as_u64().and_then(|p| self.config.of(p)) else {
+            return Ok(Queued::default());
+        };
+        let jobs = match action {
+            "ANNOTATION_CREATED" | "ANNOTATIONS_CREATED" | "ANNOTATION_UPDATED" => self.writes(target, event),
+            "ANNOTATIONS_DELETED" if target.delete => deletes(target, event),
+            _ => Vec::new(),
+        };
+        let writes = jobs.iter().filter(|j| matches!(j, Job::Write { .. })).count();
+        let queued = self.queue.push_all(jobs)?;
+        Ok(Queued {
+            writes,
+            deletes: queued - writes,
+        })
+    }
+
+    /// One write per annotation of the event, each with its task.
+    fn writes(&self, target: &ExportTarget, event: &Value) -> Vec<Job> {
+        let tasks = one_or_many(&event["task"]);
+        one_or_many(&event["annotation"])
+            .into_iter()
+            .filter_map(|annotation| {
+                let id = annotation["id"].as_u64()?;
+                let task = tasks.iter().find(|t| t["id"] == annotation["task"]).or(tasks.first())?;
+                Some(Job::Write {
+                    annotation: id,
+                    uri: object_uri(&target.folder, id),
+                    body: Bytes::from(document(&self.resolver, annotation, task)),
+                })
+            })
+            .collect()
+    }
+
+    /// Jobs accepted and not yet done.
+    pub fn pending(&self) -> usize {
+        self.queue.pending()
+    }
+
+    /// Waits until every queued object is written, or `timeout` passes; answers how many were
+    /// left.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        self.queue.drain(timeout).await
+    }
+}
+
+/// `ANNOTATIONS_DELETED` carries only ids: their objects.
+fn deletes(target: &ExportTarget, event: &Value) -> Vec<Job> {
+    one_or_many(&event["annotations"])
+        .into_iter()
+        .filter_map(|a| a["id"].as_u64())
+        .map(|id| Job::Delete {
+            annotation: id,
+            uri: object_uri(&target.folder, id),
+        })
+        .collect()
+}
+
+/// An object, or each item of a list.
+fn one_or_many(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![v],
+        _ => Vec::new(),
+    }
+}
+
+/// Where the annotation `id` of a target in `folder` is kept.
+pub fn object_uri(folder: &StorageUri, id: u64) -> StorageUri {
+    StorageUri {
+        scheme: folder.scheme,
+        bucket: folder.bucket.clone(),
+        key: format!("{}{id}.json", folder.key),
+    }
+}
+
+/// The object of one annotation: the annotation, `completed_by`, and its task (`id`, `project`,
+/// `meta`, and `data` with this service's stable links turned back into the URIs they name).
+/// Keys are sorted at every level, so the same content is always the same bytes.
+pub fn document(resolver: &Resolver, annotation: &Value, task: &Value) -> Vec<u8> {
+    let mut data = task["data"].clone();
+    resolver.unlink(&mut data);
+    let mut doc = json!({
+        "annotation": annotation,
+        "completed_by": annotation["completed_by"],
+        "task": {"id": task["id"], "project": task["project"], "data": data, "meta": task["meta"]},
+    });
+    doc.sort_all_objects();
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+/// Writes or removes one object, retrying store errors with backoff; the outcome's label.
+async fn run(storages: &Storages, job: &Job) -> &'static str {
+    let mut wait = FIRST_BACKOFF;
+    for attempt in 1..=ATTEMPTS {
+        let (result, annotation, uri) = match job {
+            Job::Write { annotation, uri, body } => (
+                storages
+                    .write(uri, body.clone(), "application/json", false)
+                    .await
+                    .map(drop),
+                annotation,
+                uri,
+            ),
+            Job::Delete { annotation, uri } => (storages.delete(uri).await, annotation, uri),
+        };
+        match result {
+            Ok(()) => {
+                return match job {
+                    Job::Write { .. } => "written",
+                    Job::Delete { .. } => "deleted",
+                };
+            }
+            Err(e) if attempt < ATTEMPTS => {
+                log::warn!("export of annotation {annotation} to {uri}: {e}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => {
+                log::error!("export of annotation {annotation} to {uri} failed after {ATTEMPTS} attempts: {e}");
+            }
+        }
+    }
+    "failed"
+}
