@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -134,6 +135,21 @@ class Demo:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def start_serve(env, port, log_name):
+    """`ls-presign serve` on `port`; waits until it answers."""
+    log = open(ARTIFACTS / log_name, "w")
+    proc = subprocess.Popen([BIN, "serve"], env=clean_env(**env, HOST="127.0.0.1", PORT=str(port), RUST_LOG="info"),
+                            stdout=log, stderr=log)
+    remember_pid(proc.pid)
+    for _ in range(100):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return proc
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"serve did not start; see {ARTIFACTS / log_name}")
 
 
 def follow_link(link):

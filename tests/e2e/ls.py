@@ -53,6 +53,16 @@ class LabelStudio:
         """One task; `data` comes back as stored (LS resolves only s3/gs/azure with a storage)."""
         return self._call("GET", f"/api/tasks/{task_id}")
 
+    def annotate(self, task_id, result):
+        """A new annotation of the task (LS sends ANNOTATION_CREATED)."""
+        return self._call("POST", f"/api/tasks/{task_id}/annotations/", json={"result": result})
+
+    def update_annotation(self, annotation_id, result):
+        return self._call("PATCH", f"/api/annotations/{annotation_id}/", json={"result": result})
+
+    def delete_annotation(self, annotation_id):
+        return self._call("DELETE", f"/api/annotations/{annotation_id}/")
+
     def create_webhook(self, project_id, url, actions=(), headers=None, send_payload=True):
         """A project webhook. No `actions` = all actions. LS delivers synchronously, once,
         1 s timeout; a loopback `url` needs LABEL_STUDIO_SSRF_PROTECTION_ENABLED=false."""

@@ -10,7 +10,6 @@ one interval; nothing else in Label Studio changes. Run by tests/e2e/run.
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,25 +17,10 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import ARTIFACTS, BIN, Demo, check, clean_env, free_port, remember_pid, run_checks  # noqa: E402
+from harness import ARTIFACTS, Demo, check, free_port, run_checks, start_serve  # noqa: E402
 
 TASKS = 2000
 INTERVAL = 300  # LS_PRESIGN_RECONCILE_INTERVAL: the default
-
-
-def start_serve(env, port, log_name):
-    """`ls-presign serve` on `port`; waits until it answers."""
-    log = open(ARTIFACTS / log_name, "w")
-    proc = subprocess.Popen([BIN, "serve"], env=clean_env(**env, HOST="127.0.0.1", PORT=str(port), RUST_LOG="info"),
-                            stdout=log, stderr=log)
-    remember_pid(proc.pid)
-    for _ in range(100):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError(f"serve did not start; see {ARTIFACTS / log_name}")
 
 
 def all_tasks(ls, project):
