@@ -15,6 +15,11 @@ struct Report {
 }
 
 impl Report {
+    /// A line that does not fail the check.
+    fn warn(&self, what: &str, detail: impl std::fmt::Display) {
+        println!("WARN {what}: {detail}");
+    }
+
     fn line(&mut self, ok: bool, what: &str, detail: impl std::fmt::Display) {
         if !ok {
             self.failed += 1;
@@ -28,7 +33,10 @@ impl Report {
 pub async fn run(object: Option<String>) -> CommandResult {
     let mut r = Report { failed: 0 };
     let (whole, server, storages, keys, label_studio) = match Config::load_partial(&Env::process()) {
-        Ok(c) => (true, Some(c.server), Some(c.storages), Some(c.keys), c.label_studio),
+        Ok(c) => {
+            feedback_loops(&r, &c);
+            (true, Some(c.server), Some(c.storages), Some(c.keys), c.label_studio)
+        }
         Err(partial) => {
             // Every problem on a line of its own, all in one run.
             for problem in partial.error.to_string().lines() {
@@ -111,6 +119,25 @@ pub async fn run(object: Option<String>) -> CommandResult {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Export folders inside the folder of a scheduled import: the import leaves them out, but an
+/// operator who meant the two apart should hear of it.
+fn feedback_loops(r: &Report, c: &Config) {
+    for import in &c.imports.scheduled {
+        let listed = import.uri.clone().into_folder();
+        for folder in c.exports.folders_under(&listed) {
+            let export = StorageUri::new(listed.scheme, &listed.bucket, &folder);
+            r.warn(
+                "export under import",
+                format!(
+                    "annotations go to {export}, inside {listed} that project {} imports from; the import leaves \
+                     {export} out, so they never become tasks",
+                    import.project
+                ),
+            );
+        }
+    }
 }
 
 /// Reads a known object with `Origin: null` and checks the store lets a browser read it.

@@ -87,6 +87,16 @@ impl ExportsConfig {
         Ok(ExportsConfig { targets })
     }
 
+    /// The keys of the export folders in `listed`'s bucket that lie under it: what an import of
+    /// `listed` must leave out (its own annotations would become tasks).
+    pub fn folders_under<'a>(&'a self, listed: &'a StorageUri) -> impl Iterator<Item = String> + 'a {
+        self.targets
+            .iter()
+            .map(|t| &t.folder)
+            .filter(move |f| f.scheme == listed.scheme && f.bucket == listed.bucket && f.key.starts_with(&listed.key))
+            .map(|f| f.key.clone())
+    }
+
     /// The target of `project`, if it has one.
     pub fn of(&self, project: u64) -> Option<&ExportTarget> {
         self.targets.iter().find(|t| t.project == project)

@@ -153,7 +153,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::uri::Scheme;
+    use crate::uri::{Scheme, StorageUri};
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -245,6 +245,14 @@ mod tests {
             ("oss://photos/annotations/", false)
         );
         assert!(c.exports.of(4).is_none());
+        // What imports of the bucket leave out: the folder, when it lies under theirs.
+        let under = |uri: &str| {
+            let listed = StorageUri::parse_folder(uri).unwrap().into_folder();
+            c.exports.folders_under(&listed).collect::<Vec<_>>()
+        };
+        assert_eq!(under("oss://photos/"), ["annotations/"]);
+        assert!(under("oss://photos/cats/").is_empty());
+        assert!(under("s3://photos/").is_empty());
         let e = load(&[OSS, &export("oss://elsewhere/a/")].concat()).unwrap_err();
         assert_eq!(e.setting, "export");
         assert!(

@@ -135,7 +135,9 @@ impl Application {
         match (&shared, config.imports.scheduled.is_empty()) {
             (_, true) => {}
             (None, false) => return Err(StartError::ImportWithoutLabelStudio),
-            (Some(shared), false) => crate::import::schedule::schedule(&config.imports, shared, &mut jobs),
+            (Some(shared), false) => {
+                crate::import::schedule::schedule(&config.imports, &config.exports, shared, &mut jobs)
+            }
         }
         let projects = match (shared, config.writeback.reconcile_interval) {
             (Some(shared), Some(interval)) => {

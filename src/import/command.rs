@@ -22,6 +22,7 @@ pub async fn run(config: Config, mut opts: Options) -> CommandResult {
         config.keys.require_secret()?;
     }
     opts.state_dir = config.imports.state_dir.clone();
+    opts.filter = opts.filter.excluding(config.exports.folders_under(&opts.prefix));
     let storages = Arc::new(Storages::new(config.storages.list.clone())?);
     storages.find(&opts.prefix)?;
     let resolver = Resolver::sharing(&config, storages.clone(), Arc::default());

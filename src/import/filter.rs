@@ -9,6 +9,9 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 pub struct Filter {
     globs: Option<GlobSet>,
     regex: Option<regex::Regex>,
+    /// Keys under these are never taken: export folders of the same bucket, so annotations
+    /// written back never become tasks.
+    excluded: Vec<String>,
 }
 
 impl Filter {
@@ -25,13 +28,25 @@ impl Filter {
         let regex = regex
             .map(|r| regex::Regex::new(r).map_err(|e| format!("--regex {r:?}: {e}")))
             .transpose()?;
-        Ok(Filter { globs, regex })
+        Ok(Filter {
+            globs,
+            regex,
+            excluded: Vec::new(),
+        })
+    }
+
+    /// The filter, never taking keys under `folders` (keys of the listed bucket).
+    pub fn excluding(mut self, folders: impl IntoIterator<Item = String>) -> Filter {
+        self.excluded.extend(folders);
+        self
     }
 
     /// Whether `key` (below `prefix`) is taken.
     pub fn takes(&self, prefix: &str, key: &str) -> bool {
         let below = key.strip_prefix(prefix).unwrap_or(key);
-        self.globs.as_ref().is_none_or(|g| g.is_match(below)) && self.regex.as_ref().is_none_or(|r| r.is_match(key))
+        !self.excluded.iter().any(|folder| key.starts_with(folder.as_str()))
+            && self.globs.as_ref().is_none_or(|g| g.is_match(below))
+            && self.regex.as_ref().is_none_or(|r| r.is_match(key))
     }
 }
 
@@ -47,5 +62,7 @@ mod tests {
         assert!(r.takes("", "x/cam12/a.png") && !r.takes("", "x/cam/a.png"));
         assert!(Filter::new(&["[".into()], None).unwrap_err().contains("--glob"));
         assert!(Filter::new(&[], Some("(")).unwrap_err().contains("--regex"));
+        let e = Filter::default().excluding(["p/annotations/".to_owned()]);
+        assert!(e.takes("p/", "p/a.jpg") && !e.takes("p/", "p/annotations/1.json"));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use super::filter::Filter;
 use super::importer::{ImportError, Importer, Mode, Options};
 use super::lease::{LeaseError, holder_name};
-use crate::config::{ImportsConfig, ScheduledImport};
+use crate::config::{ExportsConfig, ImportsConfig, ScheduledImport};
 use crate::labelstudio::LabelStudio;
 use crate::metrics::{Job, Metrics};
 use crate::periodic::Periodic;
@@ -28,10 +28,12 @@ pub struct Shared {
 }
 
 /// Adds every scheduled import of `config` to `jobs`.
-pub fn schedule(config: &ImportsConfig, shared: &Shared, jobs: &mut Periodic) {
+pub fn schedule(config: &ImportsConfig, exports: &ExportsConfig, shared: &Shared, jobs: &mut Periodic) {
     let holder = holder_name();
     for scheduled in &config.scheduled {
-        let opts = Arc::new(options(scheduled, config));
+        let mut opts = options(scheduled, config);
+        opts.filter = opts.filter.excluding(exports.folders_under(&opts.prefix));
+        let opts = Arc::new(opts);
         let (shared, holder) = (shared.clone(), holder.clone());
         jobs.every(scheduled.interval, move |stop| {
             let (shared, opts, holder) = (shared.clone(), opts.clone(), holder.clone());

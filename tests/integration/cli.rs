@@ -434,6 +434,33 @@ fn every_configuration_problem_is_reported_at_once() {
     }
 }
 
+/// An export folder inside an import's folder: the import leaves it out, and check says so.
+#[test]
+fn check_warns_of_an_export_folder_inside_an_import_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    let tables = "[[import]]\nproject = 3\nuri = \"oss://photos/\"\n\n[[export]]\nproject = 3\nuri = \"oss://photos/annotations/\"\n";
+    std::fs::write(&file, tables).unwrap();
+    let env = [
+        OSS[0],
+        OSS[1],
+        OSS[2],
+        OSS[3],
+        ("LS_PRESIGN_CONFIG", file.to_str().unwrap()),
+        ("LABEL_STUDIO_URL", "http://127.0.0.1:1"),
+        ("LABEL_STUDIO_API_KEY", "k"),
+    ];
+    let out = cmd(&env).arg("check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "WARN export under import: annotations go to oss://photos/annotations/, inside oss://photos/ that project 3 \
+             imports from; the import leaves oss://photos/annotations/ out, so they never become tasks"
+        ),
+        "{stdout}"
+    );
+}
+
 /// A port nothing listens on.
 fn dead_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
