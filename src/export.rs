@@ -22,6 +22,32 @@ use crate::resolve::Resolver;
 use crate::storage::Storages;
 use crate::uri::StorageUri;
 
+/// The fields of an annotation an object keeps: those Label Studio 1.23.2 gives both in its
+/// webhooks and in its API (tests/fixtures/ls-1.23.2/webhook_ANNOTATION_CREATED.json,
+/// api_annotations.json), so a bulk export writes the same bytes as the live one. Left out:
+/// `prediction`, `result_count`, `unique_id` (webhook only), `created_username` and
+/// `created_ago` (API only; the latter changes with the clock).
+const ANNOTATION_FIELDS: [&str; 18] = [
+    "id",
+    "result",
+    "completed_by",
+    "was_cancelled",
+    "ground_truth",
+    "created_at",
+    "updated_at",
+    "draft_created_at",
+    "lead_time",
+    "import_id",
+    "last_action",
+    "bulk_created",
+    "task",
+    "project",
+    "updated_by",
+    "parent_prediction",
+    "parent_annotation",
+    "last_created_by",
+];
+
 /// Attempts per object (the first try and the retries).
 const ATTEMPTS: u32 = 5;
 /// The first wait before a retry; it doubles each time.
@@ -164,14 +190,19 @@ pub fn object_uri(folder: &StorageUri, id: u64) -> StorageUri {
     }
 }
 
-/// The object of one annotation: the annotation, `completed_by`, and its task (`id`, `project`,
-/// `meta`, and `data` with this service's stable links turned back into the URIs they name).
-/// Keys are sorted at every level, so the same content is always the same bytes.
+/// The object of one annotation: the annotation ([`ANNOTATION_FIELDS`]), `completed_by`, and
+/// its task (`id`, `project`, `meta`, and `data` with this service's stable links turned back
+/// into the URIs they name). Keys are sorted at every level, so the same content is always the
+/// same bytes.
 pub fn document(resolver: &Resolver, annotation: &Value, task: &Value) -> Vec<u8> {
     let mut data = task["data"].clone();
     resolver.unlink(&mut data);
+    let kept: serde_json::Map<String, Value> = ANNOTATION_FIELDS
+        .iter()
+        .filter_map(|&f| Some((f.to_owned(), annotation.get(f)?.clone())))
+        .collect();
     let mut doc = json!({
-        "annotation": annotation,
+        "annotation": kept,
         "completed_by": annotation["completed_by"],
         "task": {"id": task["id"], "project": task["project"], "data": data, "meta": task["meta"]},
     });
