@@ -110,7 +110,6 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         page_size: u64,
     },
-    /// Check the configuration, the storages, the bucket's CORS rule and Label Studio.
     /// Create Label Studio tasks from the objects under a bucket prefix (each object once).
     #[command(after_help = IMPORT_HELP)]
     Import {
@@ -154,6 +153,28 @@ enum Command {
         #[arg(long)]
         no_lease: bool,
     },
+    /// Write every annotation of a Label Studio project to a bucket folder (objects already the
+    /// same are skipped), as the live export of [[export]] does.
+    #[command(
+        after_help = "Examples:\n  ls-presign export --project 3 oss://photos/annotations/ --dry-run\n  ls-presign export --project 3 oss://photos/annotations/\n  ls-presign export --project 3 s3://media/by-task/ --per-task\n\nObjects: <folder><annotation id>.json holding the annotation, completed_by and the task with\nits original oss:// or s3:// URIs (keys sorted: the same content is the same bytes); with\n--per-task, <folder><task id>.json holding the task and all its annotations. An object is\nrewritten only when its content changed (compared by ETag, nothing is downloaded). Ctrl-C stops\nafter the objects in flight; run it again to finish."
+    )]
+    Export {
+        /// The folder: oss://bucket/prefix/ or s3://bucket/prefix/, of a configured storage.
+        uri: String,
+        /// The Label Studio project (the number in its URL, /projects/<id>/).
+        #[arg(long)]
+        project: u64,
+        /// One object per task with all its annotations, <task id>.json.
+        #[arg(long)]
+        per_task: bool,
+        /// Count what would be written; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Tasks per page read from Label Studio.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        page_size: u64,
+    },
+    /// Check the configuration, the storages, the bucket's CORS rule and Label Studio.
     #[command(after_help = "Examples:\n  ls-presign check\n  ls-presign check --object oss://photos/cats/1.jpg")]
     Check {
         /// A known object to read (and to check the bucket's CORS answer with).
@@ -195,6 +216,22 @@ pub fn main() -> ExitCode {
             Command::Rewrite { file, mode } => rewrite(file, mode).await,
             Command::Token { scope, ttl, sub } => token(scope, &ttl, &sub),
             Command::Check { object } => crate::check::run(object).await,
+            Command::Export {
+                uri,
+                project,
+                per_task,
+                dry_run,
+                page_size,
+            } => {
+                let opts = crate::export_all::Options {
+                    project,
+                    folder: StorageUri::parse_folder(&uri)?.into_folder(),
+                    per_task,
+                    dry_run,
+                    page_size,
+                };
+                crate::export_all::run(load_storage_config()?, opts).await
+            }
             Command::Sync {
                 project,
                 dry_run,

@@ -61,3 +61,19 @@ impl CommandError {
         move |source| CommandError::Io { what, source }
     }
 }
+
+/// The end of a run that can fail item by item or be stopped (`sync`, `export`): what its
+/// summary line ends with, and the exit code (failure when anything failed or is left).
+pub fn run_end(failed: u64, interrupted: bool) -> (&'static str, ExitCode) {
+    let note = if interrupted {
+        " (interrupted: run again to finish)"
+    } else {
+        ""
+    };
+    let code = if failed > 0 || interrupted {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
+    (note, code)
+}

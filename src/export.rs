@@ -195,17 +195,41 @@ pub fn object_uri(folder: &StorageUri, id: u64) -> StorageUri {
 /// into the URIs they name). Keys are sorted at every level, so the same content is always the
 /// same bytes.
 pub fn document(resolver: &Resolver, annotation: &Value, task: &Value) -> Vec<u8> {
+    sorted(json!({
+        "annotation": annotation_part(annotation),
+        "completed_by": annotation["completed_by"],
+        "task": task_part(resolver, task),
+    }))
+}
+
+/// The object of one task with all its annotations (`export --per-task`, Label Studio's other
+/// format): the task as in [`document`], and its annotations in id order.
+pub fn task_document(resolver: &Resolver, task: &Value) -> Vec<u8> {
+    let mut annotations: Vec<&Value> = one_or_many(&task["annotations"]);
+    annotations.sort_by_key(|a| a["id"].as_u64());
+    let annotations: Vec<Value> = annotations.into_iter().map(annotation_part).collect();
+    sorted(json!({"annotations": annotations, "task": task_part(resolver, task)}))
+}
+
+/// An annotation's [`ANNOTATION_FIELDS`].
+fn annotation_part(annotation: &Value) -> Value {
+    Value::Object(
+        ANNOTATION_FIELDS
+            .iter()
+            .filter_map(|&f| Some((f.to_owned(), annotation.get(f)?.clone())))
+            .collect(),
+    )
+}
+
+/// A task's `id`, `project`, `meta`, and `data` with stable links turned back into URIs.
+fn task_part(resolver: &Resolver, task: &Value) -> Value {
     let mut data = task["data"].clone();
     resolver.unlink(&mut data);
-    let kept: serde_json::Map<String, Value> = ANNOTATION_FIELDS
-        .iter()
-        .filter_map(|&f| Some((f.to_owned(), annotation.get(f)?.clone())))
-        .collect();
-    let mut doc = json!({
-        "annotation": kept,
-        "completed_by": annotation["completed_by"],
-        "task": {"id": task["id"], "project": task["project"], "data": data, "meta": task["meta"]},
-    });
+    json!({"id": task["id"], "project": task["project"], "data": data, "meta": task["meta"]})
+}
+
+/// `doc` with its keys sorted at every level, compact.
+fn sorted(mut doc: Value) -> Vec<u8> {
     doc.sort_all_objects();
     serde_json::to_vec(&doc).unwrap_or_default()
 }

@@ -3,12 +3,11 @@
 //! project's tasks and writes back those that still hold raw references. Idempotent: stopping
 //! it (Ctrl-C) and running it again is safe.
 
-use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::command::{CommandError, CommandResult, stop_on_ctrl_c};
+use crate::command::{CommandError, CommandResult, run_end, stop_on_ctrl_c};
 use crate::config::Config;
 use crate::labelstudio::{LabelStudio, LsError};
 use crate::resolve::Resolver;
@@ -87,6 +86,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
     };
     let s = sync_project(&resolver, &ls, opts, &stop, &progress).await?;
     bar.finish_and_clear();
+    let (note, code) = run_end(s.failed, s.interrupted);
     println!(
         "project {project}{}: {} scanned, {} {}, {} already done, {} gone, {} failed{}",
         if dry_run { " (dry run)" } else { "" },
@@ -96,15 +96,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
         s.already_done,
         s.gone,
         s.failed,
-        if s.interrupted {
-            " (interrupted: run again to finish)"
-        } else {
-            ""
-        }
+        note
     );
-    Ok(if s.failed > 0 || s.interrupted {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(code)
 }

@@ -568,6 +568,16 @@ impl Storages {
             .map_err(|e| StorageError::from_opendal(uri, e))
     }
 
+    /// The object's ETag, without its quotes; `None` when there is no object.
+    pub async fn etag(&self, uri: &StorageUri) -> Result<Option<String>, StorageError> {
+        let operator = self.exact_operator(uri)?;
+        match operator.stat(&uri.key).await {
+            Ok(meta) => Ok(meta.etag().map(|e| e.trim_matches('"').to_owned())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::from_opendal(uri, e)),
+        }
+    }
+
     /// Reads a whole small object (what it holds past `cap` bytes is left out); `None` when
     /// there is none.
     pub async fn read_small(&self, uri: &StorageUri, cap: u64) -> Result<Option<Bytes>, StorageError> {

@@ -5,11 +5,15 @@
 `oss://` references are imported (write-back turns them into stable links), then annotated
 through Label Studio's API: each annotation appears as `annotations/<id>.json` holding the
 original URIs; updating one changes its object; deleting one removes its object. Objects are
-read back with boto3 from the emulator. Run by tests/e2e/run.
+read back with boto3 from the emulator. Then, with serve stopped (the webhook target down), more
+annotations are made: `ls-presign export` writes them all, and a second run writes nothing. Run
+by tests/e2e/run.
 """
 
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +22,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import Demo, check, free_port, run_checks, start_serve  # noqa: E402
+from harness import BIN, Demo, check, clean_env, free_port, run_checks, start_serve  # noqa: E402
 
 CHOICES = '<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/><Choice value="b"/></Choices></View>'
 
@@ -54,8 +58,9 @@ def checks(ls):
     project = ls.create_project("ls-presign e2e: export", label_config=CHOICES)["id"]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    serve = start_serve({**env, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": os.environ["E2E_LS_TOKEN"],
-                         "LS_PRESIGN_PUBLIC_URL": base, "LS_PRESIGN_EXPORT_PROJECT": str(project),
+    settings = {**env, "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": os.environ["E2E_LS_TOKEN"],
+                "LS_PRESIGN_PUBLIC_URL": base}
+    serve = start_serve({**settings, "LS_PRESIGN_EXPORT_PROJECT": str(project),
                          "LS_PRESIGN_EXPORT_URI": "oss://demo/annotations/", "LS_PRESIGN_EXPORT_DELETE": "true",
                          "LS_PRESIGN_RECONCILE_INTERVAL": "0"}, port, "ls-presign-export.log")
     try:
@@ -88,6 +93,26 @@ def checks(ls):
         ls.delete_annotation(second)
         gone = wait(lambda: read(second) is None)
         check("deleting an annotation removes its object (deletion on)", gone, f"annotations/{second}.json")
+
+        # The webhook target goes down; annotations go on.
+        serve.terminate()
+        serve.wait()
+        missed = [ls.annotate(t["id"], result("b"))["id"] for t in tasks or []]
+        time.sleep(1)
+        check("annotations made while serve is down are not in the bucket", all(read(a) is None for a in missed),
+              str(missed))
+
+        def export():
+            p = subprocess.run([BIN, "export", "--project", str(project), "oss://demo/annotations/"],
+                               env=clean_env(**settings), capture_output=True, text=True, timeout=120)
+            return p.returncode, p.stdout.strip()
+        code, line = export()
+        written = re.search(r"(\d+) written, (\d+) already the same", line)
+        check("ls-presign export writes what was missed (and what changed) and nothing else",
+              code == 0 and written and all(read(a) for a in missed)
+              and json.loads(read(missed[0]))["task"]["data"]["image"] in uris, line)
+        code, line = export()
+        check("a second export writes nothing", code == 0 and " 0 written, " in line, line)
     finally:
         serve.terminate()
         demo.stop()

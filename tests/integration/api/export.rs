@@ -149,3 +149,139 @@ async fn a_store_that_keeps_refusing_is_retried_then_counted_and_the_service_kee
     assert!(metric(&app, "lspresign_export_objects_total{outcome=\"failed\"} 1").await);
     app.stop().await;
 }
+
+/// A task as Label Studio's task list gives it with every field (annotations embedded, in the
+/// shape of tests/fixtures/ls-1.23.2/api_annotations.json).
+fn listed_task(id: u64, image: &str, annotations: &[(u64, &str)]) -> Value {
+    let annotations: Vec<Value> = annotations
+        .iter()
+        .map(|(a, choice)| {
+            json!({"id": a, "result": [{"from_name": "c", "to_name": "image", "type": "choices", "value": {"choices": [choice]}}],
+                   "created_username": " admin@example.com, 1", "created_ago": "3\u{a0}minutes", "completed_by": 1,
+                   "was_cancelled": false, "ground_truth": false, "created_at": "2026-12-05T01:00:00.000000Z",
+                   "updated_at": "2026-12-05T01:00:00.000000Z", "draft_created_at": null, "lead_time": 2.5,
+                   "import_id": null, "last_action": null, "bulk_created": false, "task": id, "project": 5,
+                   "updated_by": 1, "parent_prediction": null, "parent_annotation": null, "last_created_by": null})
+        })
+        .collect();
+    json!({"id": id, "project": 5, "data": {"image": image}, "meta": {}, "annotations": annotations, "total_annotations": annotations.len()})
+}
+
+#[tokio::test]
+async fn export_writes_every_annotation_once_and_only_what_changed_after() {
+    use std::sync::atomic::AtomicBool;
+
+    use ls_presign::export_all::{Options, Summary, export_project};
+    use ls_presign::labelstudio::LabelStudio;
+    use ls_presign::uri::StorageUri;
+    use secrecy::SecretString;
+
+    use super::fake_ls::{FakeLs, LEGACY_TOKEN};
+
+    let app = spawn_app_with(&[]).await;
+    let ls = FakeLs::start();
+    let link = app.link("oss://media/cats/1.jpg").await;
+    ls.add_task(listed_task(1, &link, &[(11, "a"), (12, "b")]));
+    ls.add_task(listed_task(2, "oss://media/cats/2.jpg", &[(13, "a")]));
+    ls.add_task(listed_task(3, "oss://media/cats/3.jpg", &[]));
+    let client = LabelStudio::new(&ls.url, SecretString::from(LEGACY_TOKEN), Duration::from_secs(5)).unwrap();
+    let opts = |folder: &str, per_task: bool, dry_run: bool| Options {
+        project: 5,
+        folder: StorageUri::parse_folder(folder).unwrap().into_folder(),
+        per_task,
+        dry_run,
+        page_size: 2,
+    };
+    let (resolver, storages) = (&app.state.resolver, &app.state.storages);
+    let run = |o: Options| {
+        let ls = &client;
+        async move {
+            export_project(resolver, storages, ls, &o, &AtomicBool::new(false), &|_, _| {})
+                .await
+                .unwrap()
+        }
+    };
+
+    let dry = run(opts("oss://media/bulk", false, true)).await;
+    assert_eq!((dry.objects, dry.written), (3, 3));
+    assert!(
+        app.emulator.object("media", "bulk/11.json").is_none(),
+        "a dry run writes nothing"
+    );
+
+    let first = run(opts("oss://media/bulk", false, false)).await;
+    let expected = Summary {
+        tasks: 3,
+        objects: 3,
+        written: 3,
+        ls_requests: 2,
+        ..Summary::default()
+    };
+    assert_eq!(first, expected);
+    let (bytes, content_type) = object(&app, "bulk/11.json").await;
+    assert_eq!(content_type, "application/json");
+    let doc: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(doc["task"]["data"]["image"], "oss://media/cats/1.jpg");
+    assert!(doc["annotation"].get("created_ago").is_none());
+
+    // Nothing changed: nothing written, nothing downloaded.
+    let gets = app.emulator.stats();
+    let again = run(opts("oss://media/bulk", false, false)).await;
+    assert_eq!((again.written, again.unchanged), (0, 3));
+    assert_eq!(
+        app.emulator.stats().objects_served,
+        gets.objects_served,
+        "compared by ETag, not read"
+    );
+
+    // An annotation changes: only its object is written.
+    ls.add_task(listed_task(2, "oss://media/cats/2.jpg", &[(13, "b")]));
+    let changed = run(opts("oss://media/bulk", false, false)).await;
+    assert_eq!((changed.written, changed.unchanged), (1, 2));
+
+    // --per-task: one object per annotated task, its annotations in id order.
+    let per_task = run(opts("oss://media/by-task/", true, false)).await;
+    assert_eq!((per_task.objects, per_task.written), (2, 2));
+    let doc: Value = serde_json::from_slice(&object(&app, "by-task/1.json").await.0).unwrap();
+    let ids: Vec<&Value> = doc["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["id"])
+        .collect();
+    assert_eq!(ids, [11, 12]);
+    assert_eq!(doc["task"]["data"]["image"], "oss://media/cats/1.jpg");
+
+    // Stopped (Ctrl-C) before it began: interrupted, nothing written.
+    let stopped = export_project(
+        resolver,
+        storages,
+        &client,
+        &opts("oss://media/stopped/", false, false),
+        &AtomicBool::new(true),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(stopped.interrupted && stopped.written == 0, "{stopped:?}");
+    app.stop().await;
+    ls.stop().await;
+}
+
+/// The live export (a webhook's annotation) and the bulk one (the API's) write the same bytes.
+#[tokio::test]
+async fn the_live_and_the_bulk_export_write_the_same_bytes() {
+    let app = spawn_app_with(&[]).await;
+    let webhook = event("webhook_ANNOTATION_CREATED.json");
+    let mut api = webhook["annotation"].clone();
+    let api_object = api.as_object_mut().unwrap();
+    for webhook_only in ["prediction", "result_count", "unique_id"] {
+        api_object.remove(webhook_only);
+    }
+    api_object.insert("created_username".into(), json!(" admin@example.com, 1"));
+    api_object.insert("created_ago".into(), json!("1\u{a0}minute"));
+    let live = ls_presign::export::document(&app.state.resolver, &webhook["annotation"], &webhook["task"]);
+    let bulk = ls_presign::export::document(&app.state.resolver, &api, &webhook["task"]);
+    assert_eq!(String::from_utf8(live).unwrap(), String::from_utf8(bulk).unwrap());
+    app.stop().await;
+}
