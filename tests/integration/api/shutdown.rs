@@ -52,3 +52,61 @@ async fn sigterm_drains_the_write_back_queue_then_exits_0() {
     assert!(client.get(format!("{base}/health")).send().await.is_err());
     ls.stop().await;
 }
+
+/// SIGTERM with annotation objects still queued for a slow store: all written, then exit 0.
+#[tokio::test]
+async fn sigterm_drains_the_export_queue_then_exits_0() {
+    use oss_emulator::Credential;
+
+    let credential = Credential {
+        access_key_id: "AK".into(),
+        access_key_secret: "SK".into(),
+        security_token: None,
+    };
+    // Each write takes 200 ms, two at a time: most of the 20 are queued when SIGTERM arrives.
+    let emulator = super::helpers::single_bucket_emulator("media", credential, Duration::from_millis(200));
+    let secret = "shutdown-test-secret-0123456789";
+    let vars = super::helpers::bucket_vars(
+        "media",
+        &emulator.endpoint(),
+        &[
+            ("LS_PRESIGN_SECRET", secret),
+            ("LS_PRESIGN_EXPORT_PROJECT", "1"),
+            ("LS_PRESIGN_EXPORT_URI", "oss://media/annotations/"),
+            ("LS_PRESIGN_WRITEBACK_CONCURRENCY", "2"),
+        ],
+    );
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (child, port) = super::helpers::spawn_serve(&env);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    super::helpers::wait_until_up(&client, &base).await;
+    let token = super::helpers::cli_token(secret, "webhook");
+    let path = format!(
+        "{}/tests/fixtures/ls-1.23.2/webhook_ANNOTATIONS_CREATED_predictions_to_annotations.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let captured: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut event = captured["received"]["body"].clone();
+    let template = event["annotation"][0].clone();
+    event["annotation"] = (1..=20)
+        .map(|id| {
+            let mut a = template.clone();
+            a["id"] = json!(id);
+            a
+        })
+        .collect();
+    let resp = client
+        .post(format!("{base}/webhook"))
+        .bearer_auth(&token)
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, log, _) = super::helpers::sigterm_and_wait(child).await;
+    assert!(status.success(), "exit status {status:?}\n{log}");
+    let keys = emulator.keys("media");
+    assert_eq!(keys.len(), 20, "written: {keys:?}\n{log}");
+    emulator.stop().await;
+}
