@@ -64,6 +64,9 @@ impl Job {
     }
 }
 
+/// Counts by label value.
+type Tally = DashMap<&'static str, AtomicU64>;
+
 /// What the runs of one job did.
 #[derive(Debug, Default)]
 struct JobCounts {
@@ -268,7 +271,7 @@ impl Metrics {
                 source.replace('\\', "\\\\").replace('"', "\\\"")
             ),
         };
-        let sorted = |map: &DashMap<&'static str, AtomicU64>| {
+        let sorted = |map: &Tally| {
             let mut rows: Vec<(&'static str, u64)> = map
                 .iter()
                 .map(|e| (*e.key(), e.value().load(Ordering::Relaxed)))
@@ -277,22 +280,18 @@ impl Metrics {
             rows
         };
         let [(items, items_help), (runs, runs_help), (last, last_help)] = job.families();
-        let _ = writeln!(
-            out,
-            "# HELP lspresign_{items} {items_help}\n# TYPE lspresign_{items} counter"
-        );
-        for j in &jobs {
-            for (outcome, n) in sorted(&j.items) {
-                let _ = writeln!(out, "lspresign_{items}{{{},outcome=\"{outcome}\"}} {n}", label(j.key()));
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP lspresign_{runs} {runs_help}\n# TYPE lspresign_{runs} counter"
-        );
-        for j in &jobs {
-            for (result, n) in sorted(&j.runs) {
-                let _ = writeln!(out, "lspresign_{runs}{{{},result=\"{result}\"}} {n}", label(j.key()));
+        // The two counter families: items by outcome, runs by result.
+        for (name, help, label_name, runs) in [(items, items_help, "outcome", false), (runs, runs_help, "result", true)]
+        {
+            let _ = writeln!(out, "# HELP lspresign_{name} {help}\n# TYPE lspresign_{name} counter");
+            for j in &jobs {
+                for (value, n) in sorted(if runs { &j.runs } else { &j.items }) {
+                    let _ = writeln!(
+                        out,
+                        "lspresign_{name}{{{},{label_name}=\"{value}\"}} {n}",
+                        label(j.key())
+                    );
+                }
             }
         }
         let _ = writeln!(

@@ -292,6 +292,15 @@ pub fn trusting(cert: &Path) -> reqwest::ClientBuilder {
 /// request after `latency`.
 /// The settings of OSS bucket `bucket` on the emulator at `endpoint` (path style, credentials
 /// `AK`/`SK`, as [`single_bucket_emulator`] is given), plus `extra`.
+/// The credential [`bucket_vars`] signs with (`AK`/`SK`), for an emulator to accept.
+pub fn ak_sk() -> Credential {
+    Credential {
+        access_key_id: "AK".into(),
+        access_key_secret: "SK".into(),
+        security_token: None,
+    }
+}
+
 pub fn bucket_vars(bucket: &str, endpoint: &str, extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     [
         ("OSS_BUCKET", bucket),

@@ -13,7 +13,7 @@ use ls_presign::labelstudio::LabelStudio;
 use ls_presign::resolve::{Resolver, RewriteAs};
 use ls_presign::storage::Storages;
 use ls_presign::uri::StorageUri;
-use oss_emulator::{Credential, Emulator};
+use oss_emulator::Emulator;
 use serde_json::{Value, json};
 
 use super::fake_ls::{FakeLs, Fault, IMPORT, LEGACY_TOKEN};
@@ -48,15 +48,7 @@ struct Setup {
 }
 
 async fn setup(latency: Duration) -> Setup {
-    let emulator = super::helpers::single_bucket_emulator(
-        "media",
-        Credential {
-            access_key_id: "AK".into(),
-            access_key_secret: "SK".into(),
-            security_token: None,
-        },
-        latency,
-    );
+    let emulator = super::helpers::single_bucket_emulator("media", super::helpers::ak_sk(), latency);
     let ls = FakeLs::start();
     ls.add_project(PROJECT, CONFIG);
     let endpoint = emulator.endpoint();

@@ -6,20 +6,11 @@ use std::net::TcpListener;
 
 use ls_presign::config::{Config, Env};
 use ls_presign::http::Application;
-use oss_emulator::Credential;
 use serde_json::Value;
 
 #[tokio::test]
 async fn two_replicas_agree_without_sharing_anything() {
-    let emulator = super::helpers::single_bucket_emulator(
-        "media",
-        Credential {
-            access_key_id: "AK".into(),
-            access_key_secret: "SK".into(),
-            security_token: None,
-        },
-        std::time::Duration::ZERO,
-    );
+    let emulator = super::helpers::single_bucket_emulator("media", super::helpers::ak_sk(), std::time::Duration::ZERO);
     emulator.put_object("media", "photo 1.jpg", "JPEG".into(), "image/jpeg");
     let endpoint = emulator.endpoint();
     let vars = super::helpers::bucket_vars(

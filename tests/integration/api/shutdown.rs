@@ -56,15 +56,8 @@ async fn sigterm_drains_the_write_back_queue_then_exits_0() {
 /// SIGTERM with annotation objects still queued for a slow store: all written, then exit 0.
 #[tokio::test]
 async fn sigterm_drains_the_export_queue_then_exits_0() {
-    use oss_emulator::Credential;
-
-    let credential = Credential {
-        access_key_id: "AK".into(),
-        access_key_secret: "SK".into(),
-        security_token: None,
-    };
     // Each write takes 200 ms, two at a time: most of the 20 are queued when SIGTERM arrives.
-    let emulator = super::helpers::single_bucket_emulator("media", credential, Duration::from_millis(200));
+    let emulator = super::helpers::single_bucket_emulator("media", super::helpers::ak_sk(), Duration::from_millis(200));
     let secret = "shutdown-test-secret-0123456789";
     let vars = super::helpers::bucket_vars(
         "media",
