@@ -11,7 +11,7 @@ Starts Label Studio on 127.0.0.1 with a throwaway data directory, and stops it a
 import json
 import sys
 
-from ls_scratch import scratch_label_studio
+from ls_scratch import recorder, scratch_label_studio
 
 venv, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 calls = []
@@ -28,12 +28,7 @@ def scrub(v):
 
 
 with scratch_label_studio(venv, port) as call:
-    def record(method, path, body=None, what=""):
-        status, text = call(method, path, body)
-        answer = json.loads(text) if text else None
-        calls.append({"what": what, "request": {"method": method, "path": path, "json": body},
-                      "status": status, "response": scrub(answer)})
-        return answer
+    record = recorder(call, calls, scrub)
 
     config = '<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/><Choice value="b"/></Choices></View>'
     pid = record("POST", "/api/projects/", {"title": "annotations capture", "label_config": config})["id"]

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.parse
 
-from ls_scratch import scratch_label_studio
+from ls_scratch import recorder, scratch_label_studio
 
 venv, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 calls = []
@@ -29,12 +29,7 @@ def tasks_query(pid, scheme, after=None):
 
 
 with scratch_label_studio(venv, port) as call:
-    def record(method, path, body=None, what=""):
-        status, text = call(method, path, body)
-        answer = json.loads(text) if text else None
-        calls.append({"what": what, "request": {"method": method, "path": urllib.parse.unquote(path), "json": body},
-                      "status": status, "response": answer})
-        return answer
+    record = recorder(call, calls)
 
     config = '<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/></Choices></View>'
     pid = record("POST", "/api/projects/", {"title": "reconcile capture", "label_config": config})["id"]

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 TOKEN = "capturetoken0123456789"
@@ -55,3 +56,16 @@ def scratch_label_studio(venv, port):
         ls.terminate()
         ls.wait(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def recorder(call, calls, scrub=lambda answer: answer):
+    """`record(method, path, body=None, what="") -> answer`: `call`, with the request (its path
+    unquoted), a note of what it shows, its status and its JSON answer (through `scrub`) appended
+    to `calls`."""
+    def record(method, path, body=None, what=""):
+        status, text = call(method, path, body)
+        answer = json.loads(text) if text else None
+        calls.append({"what": what, "request": {"method": method, "path": urllib.parse.unquote(path), "json": body},
+                      "status": status, "response": scrub(answer)})
+        return answer
+    return record

@@ -156,7 +156,7 @@ enum Command {
     /// Write every annotation of a Label Studio project to a bucket folder (objects already the
     /// same are skipped), as the live export of [[export]] does.
     #[command(
-        after_help = "Examples:\n  ls-presign export --project 3 oss://photos/annotations/ --dry-run\n  ls-presign export --project 3 oss://photos/annotations/\n  ls-presign export --project 3 s3://media/by-task/ --per-task\n\nObjects: <folder><annotation id>.json holding the annotation, completed_by and the task with\nits original oss:// or s3:// URIs (keys sorted: the same content is the same bytes); with\n--per-task, <folder><task id>.json holding the task and all its annotations. An object is\nrewritten only when its content changed (compared by ETag, nothing is downloaded). Ctrl-C stops\nafter the objects in flight; run it again to finish."
+        after_help = "Examples:\n  ls-presign export --project 3 oss://photos/annotations/ --dry-run\n  ls-presign export --project 3 oss://photos/annotations/\n  ls-presign export --project 3 s3://media/by-task/ --per-task\n  ls-presign export --project 3 oss://photos/annotations/ --delete-missing\n\nObjects: <folder><annotation id>.json holding the annotation, completed_by and the task with\nits original oss:// or s3:// URIs (keys sorted: the same content is the same bytes); with\n--per-task, <folder><task id>.json holding the task and all its annotations. An object is\nrewritten only when its content changed (compared by ETag, nothing is downloaded).\n--delete-missing also removes <folder><id>.json objects that no annotation (task) of the project\nmakes any more; other objects in the folder are left alone. Ctrl-C stops after the objects in\nflight; run it again to finish."
     )]
     Export {
         /// The folder: oss://bucket/prefix/ or s3://bucket/prefix/, of a configured storage.
@@ -167,6 +167,9 @@ enum Command {
         /// One object per task with all its annotations, <task id>.json.
         #[arg(long)]
         per_task: bool,
+        /// Remove the folder's <id>.json objects of annotations (tasks) the project no longer has.
+        #[arg(long)]
+        delete_missing: bool,
         /// Count what would be written; write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -220,17 +223,20 @@ pub fn main() -> ExitCode {
                 uri,
                 project,
                 per_task,
+                delete_missing,
                 dry_run,
                 page_size,
             } => {
-                let opts = crate::export_all::Options {
+                let opts = crate::export::Options {
                     project,
                     folder: StorageUri::parse_folder(&uri)?.into_folder(),
                     per_task,
                     dry_run,
                     page_size,
+                    since: None,
+                    delete_missing,
                 };
-                crate::export_all::run(load_storage_config()?, opts).await
+                crate::export::run(load_storage_config()?, opts).await
             }
             Command::Sync {
                 project,

@@ -37,6 +37,16 @@ fn id_above(after: u64) -> Value {
     serde_json::json!({"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": after})
 }
 
+/// The Data Manager filter item "updated after `since`" (Unix seconds).
+fn updated_after(since: i64) -> Option<Value> {
+    let since = chrono::DateTime::from_timestamp(since, 0)?;
+    // The one format 1.23.2 parses; an offset such as +00:00 is a 500.
+    let at = since.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    Some(
+        serde_json::json!({"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": at}),
+    )
+}
+
 /// Why a Label Studio call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LsError {
@@ -226,12 +236,28 @@ impl LabelStudio {
             serde_json::json!({"filter": "filter:tasks:data", "operator": "contains", "type": "String", "value": needle}),
             id_above(after),
         ];
-        if let Some(since) = since.and_then(|s| chrono::DateTime::from_timestamp(s, 0)) {
-            // The one format 1.23.2 parses; an offset such as +00:00 is a 500.
-            let at = since.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-            items.push(serde_json::json!({"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": at}));
-        }
+        items.extend(since.and_then(updated_after));
         let params = format!("include=id,data,meta&{}", dm_query(&items));
+        self.tasks_page(project, 1, page_size, &params).await
+    }
+
+    /// The first `page_size` tasks of the project with at least one annotation, in id order
+    /// above `after`, and with `since`, only those updated after it (Unix seconds): every field,
+    /// annotations embedded. Creating, updating or deleting an annotation, one by one or in bulk,
+    /// moves its task's `updated_at` (tests/fixtures/ls-1.23.2/api_export_catch_up.json).
+    pub async fn annotated_tasks(
+        &self,
+        project: u64,
+        after: u64,
+        since: Option<i64>,
+        page_size: u64,
+    ) -> Result<TaskPage, LsError> {
+        let mut items = vec![
+            serde_json::json!({"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}),
+            id_above(after),
+        ];
+        items.extend(since.and_then(updated_after));
+        let params = format!("fields=all&{}", dm_query(&items));
         self.tasks_page(project, 1, page_size, &params).await
     }
 

@@ -12,7 +12,6 @@ pub mod config;
 pub mod demo;
 pub mod error_code;
 pub mod export;
-pub mod export_all;
 pub mod http;
 pub mod import;
 pub mod keys;

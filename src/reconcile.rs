@@ -12,6 +12,12 @@
 //! After a run that left nothing failed, the next asks only for tasks updated since that run
 //! began (less a margin for the two clocks), so tasks whose references no storage serves are
 //! not read again and again; a restart reads them once more.
+//!
+//! A project with an export target also gets its annotation objects caught up: the annotated
+//! tasks updated since the last clean run (every change to an annotation moves its task's
+//! `updated_at`), written as `ls-presign export` writes them, only where the object differs —
+//! so annotations made while the service was down, or whose write the store refused past the
+//! retries, reach the bucket by themselves. The first run after a start compares them all.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,6 +27,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ExportsConfig;
+use crate::export::bulk::{Options, export_project};
 use crate::import::schedule::Shared;
 use crate::labelstudio::LsError;
 use crate::metrics::Job;
@@ -118,57 +126,114 @@ fn instance(label_studio: &str) -> String {
     hex::encode(&sha2::Sha256::digest(label_studio.as_bytes())[..6])
 }
 
+/// Where each project's next run starts looking (Unix seconds): set after a clean run.
+#[derive(Debug, Default)]
+struct Since(Mutex<HashMap<u64, i64>>);
+
+impl Since {
+    fn of(&self, project: u64) -> Option<i64> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&project).copied()
+    }
+
+    /// The run of `project` begun at `started` ended so: a clean one moves the next run's start.
+    fn ran(&self, project: u64, started: i64, outcome: &Result<bool, LsError>) {
+        let mut since = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Ok(true) => {
+                since.insert(project, started - MARGIN_SECS);
+            }
+            Err(LsError::ProjectGone(_)) => {
+                since.remove(&project);
+            }
+            Ok(false) | Err(_) => {}
+        }
+    }
+}
+
 /// Adds the reconcile of `projects` to `jobs`: every `interval`, writing back `concurrency`
-/// tasks at a time.
-pub fn schedule(projects: Arc<Projects>, shared: Shared, interval: Duration, concurrency: usize, jobs: &mut Periodic) {
-    // Where each project's next run starts looking (Unix seconds).
-    let since: Arc<Mutex<HashMap<u64, i64>>> = Arc::default();
+/// tasks at a time, and catching up the annotation objects of projects with an export target.
+pub fn schedule(
+    projects: Arc<Projects>,
+    shared: Shared,
+    exports: Arc<ExportsConfig>,
+    interval: Duration,
+    concurrency: usize,
+    jobs: &mut Periodic,
+) {
+    let (tasks_since, exports_since) = (Arc::new(Since::default()), Arc::new(Since::default()));
     jobs.every(interval, move |stop| {
-        let (projects, shared, since) = (projects.clone(), shared.clone(), since.clone());
+        let (projects, shared, exports) = (projects.clone(), shared.clone(), exports.clone());
+        let (tasks_since, exports_since) = (tasks_since.clone(), exports_since.clone());
         async move {
             for project in projects.all() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let started = crate::time::now();
-                let from = since.lock().unwrap_or_else(|e| e.into_inner()).get(&project).copied();
-                let outcome = run_once(&shared, project, from, concurrency, &stop).await;
-                let mut since = since.lock().unwrap_or_else(|e| e.into_inner());
-                match outcome {
-                    Ok(true) => {
-                        since.insert(project, started - MARGIN_SECS);
+                let export = exports.of(project).map(|target| {
+                    let since = exports_since.of(project);
+                    Options {
+                        project,
+                        folder: target.folder.clone(),
+                        per_task: false,
+                        dry_run: false,
+                        page_size: PAGE,
+                        since,
+                        // Deletions missed are found where every annotation is compared.
+                        delete_missing: target.delete && since.is_none(),
                     }
-                    Ok(false) => {}
+                });
+                let (tasks, exported) =
+                    run_once(&shared, project, tasks_since.of(project), export, concurrency, &stop).await;
+                tasks_since.ran(project, started, &tasks);
+                if let Some(exported) = &exported {
+                    exports_since.ran(project, started, exported);
+                }
+                match tasks.and(exported.unwrap_or(Ok(true))) {
                     Err(LsError::ProjectGone(_)) => {
                         log::info!("reconcile: Label Studio has no project {project} any more; forgetting it");
                         projects.forget(project);
-                        since.remove(&project);
                     }
                     Err(e) => log::error!("reconcile: project {project}: {e}"),
+                    Ok(_) => {}
                 }
             }
         }
     });
 }
 
-/// One reconcile of `project`: logged when it found work, counted. `Ok(true)` when nothing
-/// failed or was cut short (the next run may then look only at later updates).
+/// Whether a part of a run ended clean (`Ok(true)`: nothing failed or was cut short, so the
+/// next run may look only at later updates).
+type Clean = Result<bool, LsError>;
+
+/// One reconcile of `project`: its tasks, then (with `export`) its annotation objects; logged
+/// when it found work, counted.
 async fn run_once(
     shared: &Shared,
     project: u64,
     since: Option<i64>,
+    export: Option<Options>,
     concurrency: usize,
     stop: &AtomicBool,
-) -> Result<bool, LsError> {
-    let result = reconcile_project(shared, project, since, concurrency, stop).await;
-    let now = crate::time::now();
-    let s = match &result {
-        Ok(s) => *s,
-        Err(_) => {
-            shared.metrics.job_run(Job::Reconcile, project, "", "failed", &[], now);
-            return result.map(|_| false);
-        }
+) -> (Clean, Option<Clean>) {
+    let (tasks, counts) = match reconcile_project(shared, project, since, concurrency, stop).await {
+        Ok(s) => (Ok(s.failed == 0 && !s.interrupted), log_tasks(project, &s)),
+        Err(e) => (Err(e), Vec::new()),
     };
+    let exported = match (&tasks, export) {
+        (Ok(_), Some(opts)) => Some(catch_up_exports(shared, &opts, stop).await),
+        _ => None,
+    };
+    let clean = matches!(tasks, Ok(true)) && exported.as_ref().is_none_or(|e| matches!(e, Ok(true)));
+    let result_label = if clean { "ok" } else { "failed" };
+    shared
+        .metrics
+        .job_run(Job::Reconcile, project, "", result_label, &counts, crate::time::now());
+    (tasks, exported)
+}
+
+/// Logs what the tasks part of a run found; its counts for the metrics.
+fn log_tasks(project: u64, s: &Summary) -> Vec<(&'static str, u64)> {
     let found = s.scanned - s.already_done;
     if found > 0 {
         log::warn!(
@@ -184,19 +249,45 @@ async fn run_once(
             s.scanned
         );
     }
-    let clean = s.failed == 0 && !s.interrupted;
-    let counts = [
+    vec![
         ("found", found),
         ("rewritten", s.rewritten),
         ("already_done", s.already_done),
         ("gone", s.gone),
         ("failed", s.failed),
-    ];
-    let result_label = if clean { "ok" } else { "failed" };
+    ]
+}
+
+/// Writes the annotation objects of `opts.project` that are missing or differ in its export
+/// target (counted in `export_objects_total`).
+async fn catch_up_exports(shared: &Shared, opts: &Options, stop: &AtomicBool) -> Clean {
+    let s = export_project(&shared.resolver, &shared.storages, &shared.ls, opts, stop, &|_, _| {}).await?;
     shared
         .metrics
-        .job_run(Job::Reconcile, project, "", result_label, &counts, now);
-    Ok(clean)
+        .count("export_objects_total", "written", s.written as usize);
+    shared
+        .metrics
+        .count("export_objects_total", "failed", s.failed as usize);
+    if s.written + s.failed > 0 {
+        log::warn!(
+            "reconcile: project {}: {} annotation objects were missing or out of date in {} (missed annotation \
+             webhooks: was ls-presign down, or the store refusing?): {} written, {} failed",
+            opts.project,
+            s.written + s.failed,
+            opts.folder,
+            s.written,
+            s.failed
+        );
+    } else {
+        log::debug!(
+            "reconcile: project {}: the {} annotation objects of {} annotated tasks looked at are in {}",
+            opts.project,
+            s.objects,
+            s.tasks,
+            opts.folder
+        );
+    }
+    Ok(s.failed == 0 && !s.interrupted)
 }
 
 /// Asks for the project's tasks holding each configured scheme and writes them back.

@@ -26,7 +26,7 @@ pub use state::AppState;
 use crate::auth::Authenticator;
 use crate::config::{Config, LinkPolicy};
 use crate::error_code::ErrorCode;
-use crate::export::Exporter;
+use crate::export::live::Exporter;
 use crate::import::schedule::Shared;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
@@ -143,13 +143,14 @@ impl Application {
             (Some(shared), Some(interval)) => {
                 let configured = config.writeback.reconcile_projects.iter().copied();
                 let imported = config.imports.scheduled.iter().map(|s| s.project);
+                let exported = config.exports.targets.iter().map(|t| t.project);
                 let projects = Arc::new(Projects::load(
                     config.imports.state_dir.as_deref(),
                     shared.ls.base(),
-                    configured.chain(imported),
+                    configured.chain(imported).chain(exported),
                 ));
-                let concurrency = config.writeback.concurrency;
-                crate::reconcile::schedule(projects.clone(), shared, interval, concurrency, &mut jobs);
+                let (exports, concurrency) = (Arc::new(config.exports.clone()), config.writeback.concurrency);
+                crate::reconcile::schedule(projects.clone(), shared, exports, interval, concurrency, &mut jobs);
                 Some(projects)
             }
             _ => None,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::export::Exporter;
+use crate::export::live::Exporter;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
 use crate::reconcile::Projects;

@@ -169,6 +169,8 @@ fn operator(c: &StorageConfig, client: &reqwest::Client) -> Result<Option<Operat
 pub struct Listed {
     pub uri: StorageUri,
     pub size: u64,
+    /// As the listing gives it (quotes included); `None` when it gives none.
+    pub etag: Option<String>,
 }
 
 /// What a conditional write did.
@@ -531,6 +533,7 @@ impl Storages {
                 Ok(entry) if entry.path().ends_with('/') || entry.metadata().is_dir() => None,
                 Ok(entry) => Some(Ok(Listed {
                     size: entry.metadata().content_length(),
+                    etag: entry.metadata().etag().map(str::to_owned),
                     uri: StorageUri::new(base.scheme, base.bucket.clone(), entry.path()),
                 })),
             })

@@ -6,8 +6,10 @@
 through Label Studio's API: each annotation appears as `annotations/<id>.json` holding the
 original URIs; updating one changes its object; deleting one removes its object. Objects are
 read back with boto3 from the emulator. Then, with serve stopped (the webhook target down), more
-annotations are made: `ls-presign export` writes them all, and a second run writes nothing. Run
-by tests/e2e/run.
+annotations are made: `ls-presign export` writes them all, and a second run writes nothing; one
+more made (and one deleted) while serve is down is written (removed) by serve's reconcile loop
+when it starts again. Run by
+tests/e2e/run.
 """
 
 import json
@@ -113,6 +115,19 @@ def checks(ls):
               and json.loads(read(missed[0]))["task"]["data"]["image"] in uris, line)
         code, line = export()
         check("a second export writes nothing", code == 0 and " 0 written, " in line, line)
+
+        # Missed again, and nobody runs export: serve's reconcile loop catches up when it starts.
+        late = ls.annotate(tasks[0]["id"], result("a"))["id"] if tasks else 0
+        ls.delete_annotation(missed[1])
+        serve = start_serve({**settings, "LS_PRESIGN_EXPORT_PROJECT": str(project),
+                             "LS_PRESIGN_EXPORT_URI": "oss://demo/annotations/", "LS_PRESIGN_EXPORT_DELETE": "true"},
+                            port, "ls-presign-export-2.log")
+        caught = wait(lambda: read(late), secs=60)
+        check("serve's reconcile loop writes an annotation missed while it was down (no export run)",
+              bool(caught) and json.loads(caught)["annotation"]["id"] == late, f"annotations/{late}.json")
+        removed = wait(lambda: read(missed[1]) is None, secs=60)
+        check("... and removes the object of an annotation deleted while it was down (deletion on)", removed,
+              f"annotations/{missed[1]}.json")
     finally:
         serve.terminate()
         demo.stop()

@@ -207,6 +207,12 @@ impl Emulator {
         self.store.read(bucket, |objects| objects.keys().cloned().collect())
     }
 
+    /// Answers the next `n` requests (of any bucket, any method) `503 ServiceUnavailable`, as
+    /// a store that is briefly overloaded or restarting: for tests of clients that retry.
+    pub fn refuse_next(&self, n: u64) {
+        self.store.refusals.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn stats(&self) -> Stats {
         self.store.stats()
     }

@@ -125,7 +125,15 @@ pub(super) async fn handle(req: HttpRequest, payload: web::Payload, state: web::
     let bucket = resolve_target(&parts.host, &parts.path, |b| state.buckets.iter().any(|c| c.name == b))
         .and_then(|t| state.buckets.iter().find(|c| c.name == t.bucket));
 
+    let refused = store
+        .refusals
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
     let reply = match bucket {
+        _ if refused => {
+            let err = OssError::new(503, "ServiceUnavailable", "Please reduce your request rate.");
+            Reply::error(&err, &request_id, &parts.host)
+        }
         None => {
             let err = OssError::new(404, "NoSuchBucket", "The specified bucket does not exist.");
             Reply::error(&err, &request_id, &parts.host)

@@ -47,6 +47,8 @@ pub(super) struct Store {
     pub not_modified: AtomicU64,
     pub received: AtomicU64,
     requests: AtomicU64,
+    /// Requests still to refuse with 503 ([`crate::Emulator::refuse_next`]).
+    pub refusals: AtomicU64,
 }
 
 impl Store {

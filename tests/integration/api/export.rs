@@ -150,9 +150,38 @@ async fn a_store_that_keeps_refusing_is_retried_then_counted_and_the_service_kee
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_store_that_refuses_for_a_while_is_retried_until_the_object_is_written() {
+    let app = spawn_app_with(&[
+        ("LS_PRESIGN_EXPORT_PROJECT", "1"),
+        ("LS_PRESIGN_EXPORT_URI", "oss://media/exports/"),
+    ])
+    .await;
+    // The write and the first retry get 503 ServiceUnavailable; the wait doubles each time.
+    app.emulator.refuse_next(2);
+    let before = app.emulator.stats().received;
+    let answer = post(&app, &event("webhook_ANNOTATION_CREATED.json")).await;
+    assert_eq!(answer["export"]["writes"], 1);
+    let (bytes, _) = object(&app, "exports/1.json").await;
+    let written: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(written["annotation"]["id"], 1);
+    assert!(metric(&app, "lspresign_export_objects_total{outcome=\"written\"} 1").await);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains("lspresign_export_objects_total{outcome=\"failed\"} 0"),
+        "{text}"
+    );
+    assert_eq!(
+        app.emulator.stats().received - before,
+        3,
+        "two refused, the third written"
+    );
+    app.stop().await;
+}
+
 /// A task as Label Studio's task list gives it with every field (annotations embedded, in the
 /// shape of tests/fixtures/ls-1.23.2/api_annotations.json).
-fn listed_task(id: u64, image: &str, annotations: &[(u64, &str)]) -> Value {
+pub(super) fn listed_task(id: u64, image: &str, annotations: &[(u64, &str)]) -> Value {
     let annotations: Vec<Value> = annotations
         .iter()
         .map(|(a, choice)| {
@@ -171,7 +200,7 @@ fn listed_task(id: u64, image: &str, annotations: &[(u64, &str)]) -> Value {
 async fn export_writes_every_annotation_once_and_only_what_changed_after() {
     use std::sync::atomic::AtomicBool;
 
-    use ls_presign::export_all::{Options, Summary, export_project};
+    use ls_presign::export::{Options, Summary, export_project};
     use ls_presign::labelstudio::LabelStudio;
     use ls_presign::uri::StorageUri;
     use secrecy::SecretString;
@@ -191,6 +220,8 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
         per_task,
         dry_run,
         page_size: 2,
+        since: None,
+        delete_missing: false,
     };
     let (resolver, storages) = (&app.state.resolver, &app.state.storages);
     let run = |o: Options| {
@@ -210,14 +241,18 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
     );
 
     let first = run(opts("oss://media/bulk", false, false)).await;
-    let expected = Summary {
-        tasks: 3,
-        objects: 3,
-        written: 3,
-        ls_requests: 2,
-        ..Summary::default()
+    let counts = |s: &Summary| {
+        (
+            s.tasks,
+            s.objects,
+            s.written,
+            s.unchanged,
+            s.failed,
+            s.ls_requests,
+            s.interrupted,
+        )
     };
-    assert_eq!(first, expected);
+    assert_eq!(counts(&first), (2, 3, 3, 0, 0, 2, false));
     let (bytes, content_type) = object(&app, "bulk/11.json").await;
     assert_eq!(content_type, "application/json");
     let doc: Value = serde_json::from_slice(&bytes).unwrap();
@@ -232,6 +267,36 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
         app.emulator.stats().objects_served,
         gets.objects_served,
         "compared by ETag, not read"
+    );
+
+    // Compared from one listing of the folder: one store request, not one per object.
+    let asked = app.emulator.stats().received;
+    run(opts("oss://media/bulk", false, false)).await;
+    assert_eq!(app.emulator.stats().received - asked, 1, "one listing");
+
+    // An annotation deleted in Label Studio: --delete-missing removes its object (only names
+    // this export makes), a dry run only counts it.
+    app.emulator.put_object(
+        "media",
+        "bulk/999.json",
+        bytes::Bytes::from_static(b"{}"),
+        "application/json",
+    );
+    app.emulator
+        .put_object("media", "bulk/notes.txt", bytes::Bytes::from_static(b"x"), "text/plain");
+    let deleting = |dry_run: bool| Options {
+        delete_missing: true,
+        ..opts("oss://media/bulk", false, dry_run)
+    };
+    let counted = run(deleting(true)).await;
+    assert_eq!((counted.deleted, counted.written), (1, 0));
+    assert!(app.emulator.object("media", "bulk/999.json").is_some());
+    let deleted = run(deleting(false)).await;
+    assert_eq!((deleted.deleted, deleted.unchanged, deleted.failed), (1, 3, 0));
+    assert!(app.emulator.object("media", "bulk/999.json").is_none());
+    assert!(
+        app.emulator.object("media", "bulk/notes.txt").is_some(),
+        "not an object export makes"
     );
 
     // An annotation changes: only its object is written.

@@ -35,6 +35,8 @@ pub struct Inner {
     /// Access tokens LS will accept; cleared to simulate revocation.
     pub valid_access: Vec<String>,
     pub list_requests: u32,
+    /// The Data Manager query (`query=`) of every task list request that had one.
+    pub queries: Vec<Value>,
     /// Projects by id: their label config.
     pub projects: BTreeMap<u64, String>,
     /// Sizes of the import requests that created tasks.
@@ -265,8 +267,10 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     let size: usize = q.get("page_size").map_or(100, |p| p.parse().unwrap());
     // The Data Manager filters import and reconcile send (all must hold): the id above a
     // number, the data containing a string (ignoring case, as 1.23.2 does), updated after a
-    // moment (tests/fixtures/ls-1.23.2/api_reconcile_filters.json).
+    // moment (tests/fixtures/ls-1.23.2/api_reconcile_filters.json), with annotations
+    // (api_export_catch_up.json; counted here from the task's embedded list).
     let mut after = 0;
+    let mut annotated = false;
     let mut needle: Option<String> = None;
     let mut since: Option<String> = None;
     if let Some(query) = q.get("query") {
@@ -275,6 +279,10 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
         for item in query["filters"]["items"].as_array().unwrap() {
             match (item["filter"].as_str().unwrap(), item["operator"].as_str().unwrap()) {
                 ("filter:tasks:id", "greater") => after = item["value"].as_u64().unwrap(),
+                ("filter:tasks:total_annotations", "greater") => {
+                    assert_eq!(item["value"], 0, "only \"at least one\" is modelled");
+                    annotated = true;
+                }
                 ("filter:tasks:data", "contains") => needle = Some(item["value"].as_str().unwrap().to_lowercase()),
                 ("filter:tasks:updated_at", "greater") => {
                     let at = item["value"].as_str().unwrap();
@@ -287,9 +295,10 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
         }
     }
     let matches = |t: &Value| {
-        needle
-            .as_ref()
-            .is_none_or(|n| t["data"].to_string().to_lowercase().contains(n.as_str()))
+        (!annotated || t["annotations"].as_array().is_some_and(|a| !a.is_empty()))
+            && needle
+                .as_ref()
+                .is_none_or(|n| t["data"].to_string().to_lowercase().contains(n.as_str()))
             && since
                 .as_ref()
                 .is_none_or(|s| t["updated_at"].as_str().is_none_or(|u| u > s.as_str()))
@@ -297,6 +306,9 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     let include: Option<Vec<&str>> = q.get("include").map(|i| i.split(',').collect());
     let mut s = state.lock().unwrap();
     s.list_requests += 1;
+    if let Some(query) = q.get("query") {
+        s.queries.push(serde_json::from_str(query).unwrap());
+    }
     s.requests.push(format!("GET /api/tasks/ page {page}"));
     let all: Vec<Value> = s
         .tasks

@@ -288,10 +288,6 @@ pub fn trusting(cert: &Path) -> reqwest::ClientBuilder {
     reqwest::Client::builder().add_root_certificate(cert)
 }
 
-/// An emulator with one V4-only bucket (CORS `*`) that accepts `credential`, answering each
-/// request after `latency`.
-/// The settings of OSS bucket `bucket` on the emulator at `endpoint` (path style, credentials
-/// `AK`/`SK`, as [`single_bucket_emulator`] is given), plus `extra`.
 /// The credential [`bucket_vars`] signs with (`AK`/`SK`), for an emulator to accept.
 pub fn ak_sk() -> Credential {
     Credential {
@@ -301,6 +297,8 @@ pub fn ak_sk() -> Credential {
     }
 }
 
+/// The settings of OSS bucket `bucket` on the emulator at `endpoint` (path style, credentials
+/// `AK`/`SK`, as [`ak_sk`] gives them), plus `extra`.
 pub fn bucket_vars(bucket: &str, endpoint: &str, extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     [
         ("OSS_BUCKET", bucket),
@@ -316,6 +314,8 @@ pub fn bucket_vars(bucket: &str, endpoint: &str, extra: &[(&str, &str)]) -> std:
     .collect()
 }
 
+/// An emulator with one V4-only bucket (CORS `*`) that accepts `credential`, answering each
+/// request after `latency`.
 pub fn single_bucket_emulator(bucket_name: &str, credential: Credential, latency: Duration) -> Emulator {
     Emulator::start(
         EmulatorConfig {

@@ -201,3 +201,134 @@ async fn reconcile_can_be_turned_off() {
     app.stop().await;
     ls.stop().await;
 }
+
+/// An annotated task of project 7 (as the task list gives it, annotations embedded) last
+/// updated at `updated_at`.
+fn annotated(id: u64, choice: &str, updated_at: &str) -> Value {
+    let mut t = super::export::listed_task(id, "https://cdn.example.com/plain.jpg", &[(1000 + id, choice)]);
+    t["project"] = json!(7);
+    t["annotations"][0]["project"] = json!(7);
+    t["updated_at"] = json!(updated_at);
+    t
+}
+
+/// Polls `/metrics` until the line starting with `prefix` reads `want` (20 s at most).
+async fn metric_reaches(app: &TestApp, prefix: &str, want: u64) {
+    for _ in 0..400 {
+        if metric(app, prefix).await == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{prefix} never reached {want}: {:?}", metric(app, prefix).await);
+}
+
+#[tokio::test]
+async fn annotation_objects_the_live_export_missed_are_caught_up_and_later_runs_look_only_at_changes() {
+    let ls = FakeLs::start();
+    // Annotated while ls-presign was down: 150 tasks (two pages), 20 tasks without annotations,
+    // and an annotated task of a project without an export target.
+    for id in 1..=150 {
+        ls.add_task(annotated(id, "a", OLD));
+    }
+    for id in 151..=170 {
+        ls.add_task(task(id, 7, "https://cdn.example.com/plain.jpg"));
+    }
+    let mut other = annotated(900, "a", OLD);
+    other["project"] = json!(8);
+    ls.add_task(other);
+    let app = app(
+        &ls,
+        &[
+            ("LS_PRESIGN_EXPORT_PROJECT", "7"),
+            ("LS_PRESIGN_EXPORT_URI", "oss://media/exports/"),
+        ],
+    )
+    .await;
+    let written = "lspresign_export_objects_total{outcome=\"written\"}";
+    metric_reaches(&app, written, 150).await;
+    let keys = app.emulator.keys("media");
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("exports/")).count(),
+        150,
+        "{keys:?}"
+    );
+    let doc: Value = serde_json::from_slice(&app.emulator.object("media", "exports/1005.json").unwrap().0).unwrap();
+    assert_eq!(doc["task"]["id"], 5);
+    assert_eq!(doc["annotation"]["result"][0]["value"]["choices"], json!(["a"]));
+
+    // Later: one annotation changes and a task is annotated, their webhooks missed too. The
+    // runs after a clean one ask only for tasks updated since it: 2 objects compared, not 150.
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    ls.add_task(annotated(5, "b", &now));
+    ls.add_task(annotated(300, "a", &now));
+    metric_reaches(&app, written, 152).await;
+    let doc: Value = serde_json::from_slice(&app.emulator.object("media", "exports/1005.json").unwrap().0).unwrap();
+    assert_eq!(doc["annotation"]["result"][0]["value"]["choices"], json!(["b"]));
+    let before = app.emulator.stats().received;
+    // A run is counted once both its parts are done.
+    let ok_runs = "lspresign_reconcile_runs_total{project=\"7\",result=\"ok\"}";
+    let runs = metric(&app, ok_runs).await.unwrap_or(0);
+    metric_reaches(&app, ok_runs, runs + 2).await;
+    let per_run = (app.emulator.stats().received - before) / 2;
+    assert!(
+        per_run <= 4,
+        "{per_run} store requests a run: the unchanged objects are read again"
+    );
+    assert_eq!(metric(&app, written).await, Some(152), "nothing written twice");
+    assert!(
+        app.emulator.object("media", "exports/1900.json").is_none(),
+        "project 8 has no target"
+    );
+    app.stop().await;
+    ls.stop().await;
+}
+
+/// With deletion on, the first run after a start (every annotation compared) also removes the
+/// objects of annotations deleted while the service was down; other objects stay.
+#[tokio::test]
+async fn objects_of_annotations_deleted_while_down_are_removed_at_start_with_deletion_on() {
+    use super::helpers::{ak_sk, bucket_vars, single_bucket_emulator, spawn_serve, wait_until_up};
+
+    let ls = FakeLs::start();
+    ls.add_task(annotated(1, "a", OLD));
+    let emulator = single_bucket_emulator("media", ak_sk(), Duration::ZERO);
+    // Left from before: annotation 1001's object, annotation 4242's (deleted in Label Studio
+    // while ls-presign was down) and a file someone keeps in the folder.
+    for (key, body) in [
+        ("exports/1001.json", "{}"),
+        ("exports/4242.json", "{}"),
+        ("exports/README.txt", "x"),
+    ] {
+        emulator.put_object("media", key, bytes::Bytes::from(body), "application/json");
+    }
+    let vars = bucket_vars(
+        "media",
+        &emulator.endpoint(),
+        &[
+            ("LS_PRESIGN_SECRET", "reconcile-delete-secret-0123456789"),
+            ("LABEL_STUDIO_URL", &ls.url),
+            ("LABEL_STUDIO_API_KEY", LEGACY_TOKEN),
+            ("LS_PRESIGN_EXPORT_PROJECT", "7"),
+            ("LS_PRESIGN_EXPORT_URI", "oss://media/exports/"),
+            ("LS_PRESIGN_EXPORT_DELETE", "true"),
+        ],
+    );
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (mut child, port) = spawn_serve(&env);
+    wait_until_up(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+    for _ in 0..200 {
+        if emulator.object("media", "exports/4242.json").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let keys = emulator.keys("media");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(keys, ["exports/1001.json", "exports/README.txt"]);
+    let doc: Value = serde_json::from_slice(&emulator.object("media", "exports/1001.json").unwrap().0).unwrap();
+    assert_eq!(doc["annotation"]["id"], 1001, "rewritten with its content");
+    emulator.stop().await;
+    ls.stop().await;
+}
