@@ -241,24 +241,48 @@ impl LabelStudio {
         self.tasks_page(project, 1, page_size, &params).await
     }
 
-    /// The first `page_size` tasks of the project with at least one annotation, in id order
-    /// above `after`, and with `since`, only those updated after it (Unix seconds): every field,
-    /// annotations embedded. Creating, updating or deleting an annotation, one by one or in bulk,
-    /// moves its task's `updated_at` (tests/fixtures/ls-1.23.2/api_export_catch_up.json).
-    pub async fn annotated_tasks(
+    /// The ids of the first `page_size` tasks of the project whose `counted` (an annotation
+    /// count: `total_annotations` counts those not skipped, `cancelled_annotations` the skipped
+    /// ones) is above 0, in id order above `after`, and with `since`, only those updated after it
+    /// (Unix seconds). Creating, updating or deleting an annotation, one by one or in bulk, moves
+    /// its task's `updated_at` (tests/fixtures/ls-1.23.2/api_export_catch_up.json,
+    /// api_export_by_ids.json).
+    pub async fn annotated_task_ids(
         &self,
         project: u64,
+        counted: &str,
         after: u64,
         since: Option<i64>,
         page_size: u64,
     ) -> Result<TaskPage, LsError> {
         let mut items = vec![
-            serde_json::json!({"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}),
+            serde_json::json!({"filter": format!("filter:tasks:{counted}"), "operator": "greater", "type": "Number", "value": 0}),
             id_above(after),
         ];
         items.extend(since.and_then(updated_after));
-        let params = format!("fields=all&{}", dm_query(&items));
+        let params = format!("include=id&{}", dm_query(&items));
         self.tasks_page(project, 1, page_size, &params).await
+    }
+
+    /// The tasks `ids` of the project with all their annotations (skipped ones included), from
+    /// Label Studio's JSON export: about twice as fast per task as the Data Manager's
+    /// `fields=all`, annotations in the webhooks' shape (tests/fixtures/ls-1.23.2/api_export_by_ids.json).
+    /// Keep `ids` to a few hundred: they travel in the URL.
+    pub async fn export_tasks(&self, project: u64, ids: &[u64]) -> Result<Vec<Value>, LsError> {
+        let mut path = format!("/api/projects/{project}/export?exportType=JSON&download_all_tasks=true");
+        for id in ids {
+            path.push_str(&format!("&ids[]={id}"));
+        }
+        let what = format!("GET /api/projects/{project}/export");
+        match self.send::<Value>(reqwest::Method::GET, &path, None, &what).await {
+            Ok(Value::Array(tasks)) => Ok(tasks),
+            Ok(_) => Err(LsError::Garbage {
+                what,
+                detail: "not a list of tasks".to_owned(),
+            }),
+            Err(LsError::Status { status: 404, .. }) => Err(LsError::ProjectGone(project)),
+            Err(e) => Err(e),
+        }
     }
 
     /// The project's title, task count and label config.

@@ -1,8 +1,9 @@
 //! Every annotation of a project written to the bucket, for what the live export missed
 //! (ls-presign down, the store refusing past the retries, annotations made before the target was
 //! set): the `export` command, and serve's reconcile loop (only tasks updated since its last
-//! clean run). Pages through the project's tasks
-//! (annotations embedded: tests/fixtures/ls-1.23.2/api_annotations.json), writes the same bytes
+//! clean run). Pages through the ids of the project's tasks with annotations, reads those tasks
+//! from Label Studio's export (annotations embedded, skipped ones included:
+//! tests/fixtures/ls-1.23.2/api_export_by_ids.json), writes the same bytes
 //! as the live export, and skips an object whose content is already the same — compared by
 //! ETag (the MD5 of a simple upload), so nothing is downloaded: a whole-project export reads
 //! the ETags from one listing of the folder (a request per 1,000 objects), a run over a few
@@ -27,6 +28,12 @@ use crate::uri::StorageUri;
 
 /// Objects compared and written at once.
 const CONCURRENCY: usize = 8;
+/// Task ids per request to Label Studio's export (they travel in the URL).
+const IDS_PER_REQUEST: usize = 100;
+/// The annotation counts a task is found by: `total_annotations` leaves skipped ones out, and
+/// one query's filters share one conjunction, so each is asked for in a pass of its own
+/// (tests/fixtures/ls-1.23.2/api_export_by_ids.json).
+const COUNTED: [&str; 2] = ["total_annotations", "cancelled_annotations"];
 
 /// What to export.
 #[derive(Debug, Clone)]
@@ -66,8 +73,8 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
-/// Exports the project: its annotated tasks (updated after `opts.since`), in id order;
-/// `progress` is told their count once, then each page.
+/// Exports the project: its tasks with annotations (updated after `opts.since`), in id order;
+/// `progress` is told their count at the start of each pass, then each page.
 pub async fn export_project(
     resolver: &Resolver,
     storages: &Storages,
@@ -78,61 +85,71 @@ pub async fn export_project(
 ) -> Result<Summary, LsError> {
     let mut s = Summary::default();
     // A whole-project export reads what the folder holds in one listing.
+    let listed = Instant::now();
     let held = match opts.since {
         Some(_) => None,
         None => held(storages, &opts.folder).await,
     };
+    s.in_store += listed.elapsed();
     let held = held.as_ref();
     let mut made: HashSet<String> = HashSet::new();
-    let mut after = 0;
-    loop {
-        let asked = Instant::now();
-        let got = ls
-            .annotated_tasks(opts.project, after, opts.since, opts.page_size)
-            .await?;
-        s.in_label_studio += asked.elapsed();
-        if s.ls_requests == 0 {
-            progress(Some(got.total), &s);
-        }
-        s.ls_requests += 1;
-        after = got.tasks.iter().filter_map(|t| t["id"].as_u64()).max().unwrap_or(after);
-        let objects: Vec<(StorageUri, Bytes)> = got
-            .tasks
-            .iter()
-            .flat_map(|task| objects(resolver, opts, task))
-            .collect();
-        s.tasks += got.tasks.len() as u64;
-        s.objects += objects.len() as u64;
-        if opts.delete_missing {
-            made.extend(objects.iter().map(|(uri, _)| name(&opts.folder, uri).to_owned()));
-        }
-        let stored = Instant::now();
-        let mut results = futures_util::stream::iter(objects)
-            .take_while(|_| std::future::ready(!stop.load(Ordering::Relaxed)))
-            .map(|(uri, body)| async move {
-                let known = held.map(|h| h.get(name(&opts.folder, &uri)).copied().flatten());
-                let result = write_if_changed(storages, &uri, body, known, opts.dry_run).await;
-                (uri, result)
-            })
-            .buffer_unordered(CONCURRENCY);
-        while let Some((uri, result)) = results.next().await {
-            match result {
-                Ok(true) => s.written += 1,
-                Ok(false) => s.unchanged += 1,
-                Err(e) => {
-                    s.failed += 1;
-                    log::error!("export: {uri}: {e}");
+    // A task with both kinds of annotation comes in both passes; it is exported once.
+    let mut done: HashSet<u64> = HashSet::new();
+    'passes: for counted in COUNTED {
+        let mut after = 0;
+        for page in 1.. {
+            let asked = Instant::now();
+            let ids = ls
+                .annotated_task_ids(opts.project, counted, after, opts.since, opts.page_size)
+                .await?;
+            s.ls_requests += 1;
+            if page == 1 {
+                progress(Some(ids.total), &s);
+            }
+            let ids: Vec<u64> = ids.tasks.iter().filter_map(|t| t["id"].as_u64()).collect();
+            after = ids.iter().copied().max().unwrap_or(after);
+            let fresh: Vec<u64> = ids.iter().copied().filter(|id| done.insert(*id)).collect();
+            let mut tasks = Vec::with_capacity(fresh.len());
+            for chunk in fresh.chunks(IDS_PER_REQUEST) {
+                tasks.extend(ls.export_tasks(opts.project, chunk).await?);
+                s.ls_requests += 1;
+            }
+            s.in_label_studio += asked.elapsed();
+            let objects: Vec<(StorageUri, Bytes)> =
+                tasks.iter().flat_map(|task| objects(resolver, opts, task)).collect();
+            s.tasks += tasks.len() as u64;
+            s.objects += objects.len() as u64;
+            if opts.delete_missing {
+                made.extend(objects.iter().map(|(uri, _)| name(&opts.folder, uri).to_owned()));
+            }
+            let stored = Instant::now();
+            let mut results = futures_util::stream::iter(objects)
+                .take_while(|_| std::future::ready(!stop.load(Ordering::Relaxed)))
+                .map(|(uri, body)| async move {
+                    let known = held.map(|h| h.get(name(&opts.folder, &uri)).copied().flatten());
+                    let result = write_if_changed(storages, &uri, body, known, opts.dry_run).await;
+                    (uri, result)
+                })
+                .buffer_unordered(CONCURRENCY);
+            while let Some((uri, result)) = results.next().await {
+                match result {
+                    Ok(true) => s.written += 1,
+                    Ok(false) => s.unchanged += 1,
+                    Err(e) => {
+                        s.failed += 1;
+                        log::error!("export: {uri}: {e}");
+                    }
                 }
             }
-        }
-        s.in_store += stored.elapsed();
-        progress(None, &s);
-        if stop.load(Ordering::Relaxed) {
-            s.interrupted = true;
-            break;
-        }
-        if (got.tasks.len() as u64) < opts.page_size {
-            break;
+            s.in_store += stored.elapsed();
+            progress(None, &s);
+            if stop.load(Ordering::Relaxed) {
+                s.interrupted = true;
+                break 'passes;
+            }
+            if (ids.len() as u64) < opts.page_size {
+                break;
+            }
         }
     }
     if let (true, Some(held)) = (opts.delete_missing && !s.interrupted, held) {

@@ -27,7 +27,7 @@ pub async fn run(config: Config, opts: Options) -> CommandResult {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let progress = |total: Option<u64>, s: &Summary| match total {
-        Some(t) => bar.set_length(t),
+        Some(t) => bar.inc_length(t),
         None => {
             bar.set_position(s.tasks);
             bar.set_message(format!(

@@ -213,6 +213,11 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
     ls.add_task(listed_task(1, &link, &[(11, "a"), (12, "b")]));
     ls.add_task(listed_task(2, "oss://media/cats/2.jpg", &[(13, "a")]));
     ls.add_task(listed_task(3, "oss://media/cats/3.jpg", &[]));
+    // Only a skipped annotation: Label Studio's total_annotations leaves it out.
+    let mut skipped = listed_task(4, "oss://media/cats/4.jpg", &[(14, "a")]);
+    skipped["annotations"][0]["was_cancelled"] = json!(true);
+    skipped["annotations"][0]["result"] = json!([]);
+    ls.add_task(skipped);
     let client = LabelStudio::new(&ls.url, SecretString::from(LEGACY_TOKEN), Duration::from_secs(5)).unwrap();
     let opts = |folder: &str, per_task: bool, dry_run: bool| Options {
         project: 5,
@@ -234,7 +239,7 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
     };
 
     let dry = run(opts("oss://media/bulk", false, true)).await;
-    assert_eq!((dry.objects, dry.written), (3, 3));
+    assert_eq!((dry.objects, dry.written), (4, 4));
     assert!(
         app.emulator.object("media", "bulk/11.json").is_none(),
         "a dry run writes nothing"
@@ -252,17 +257,24 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
             s.interrupted,
         )
     };
-    assert_eq!(counts(&first), (2, 3, 3, 0, 0, 2, false));
+    // Per pass (annotations, skipped ones): pages of ids, and the export of each page's tasks.
+    assert_eq!(counts(&first), (3, 4, 4, 0, 0, 5, false));
     let (bytes, content_type) = object(&app, "bulk/11.json").await;
     assert_eq!(content_type, "application/json");
     let doc: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(doc["task"]["data"]["image"], "oss://media/cats/1.jpg");
     assert!(doc["annotation"].get("created_ago").is_none());
 
+    let doc: Value = serde_json::from_slice(&object(&app, "bulk/14.json").await.0).unwrap();
+    assert_eq!(
+        doc["annotation"]["was_cancelled"], true,
+        "a skipped annotation is exported too"
+    );
+
     // Nothing changed: nothing written, nothing downloaded.
     let gets = app.emulator.stats();
     let again = run(opts("oss://media/bulk", false, false)).await;
-    assert_eq!((again.written, again.unchanged), (0, 3));
+    assert_eq!((again.written, again.unchanged), (0, 4));
     assert_eq!(
         app.emulator.stats().objects_served,
         gets.objects_served,
@@ -292,7 +304,7 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
     assert_eq!((counted.deleted, counted.written), (1, 0));
     assert!(app.emulator.object("media", "bulk/999.json").is_some());
     let deleted = run(deleting(false)).await;
-    assert_eq!((deleted.deleted, deleted.unchanged, deleted.failed), (1, 3, 0));
+    assert_eq!((deleted.deleted, deleted.unchanged, deleted.failed), (1, 4, 0));
     assert!(app.emulator.object("media", "bulk/999.json").is_none());
     assert!(
         app.emulator.object("media", "bulk/notes.txt").is_some(),
@@ -302,11 +314,11 @@ async fn export_writes_every_annotation_once_and_only_what_changed_after() {
     // An annotation changes: only its object is written.
     ls.add_task(listed_task(2, "oss://media/cats/2.jpg", &[(13, "b")]));
     let changed = run(opts("oss://media/bulk", false, false)).await;
-    assert_eq!((changed.written, changed.unchanged), (1, 2));
+    assert_eq!((changed.written, changed.unchanged), (1, 3));
 
     // --per-task: one object per annotated task, its annotations in id order.
     let per_task = run(opts("oss://media/by-task/", true, false)).await;
-    assert_eq!((per_task.objects, per_task.written), (2, 2));
+    assert_eq!((per_task.objects, per_task.written), (3, 3));
     let doc: Value = serde_json::from_slice(&object(&app, "by-task/1.json").await.0).unwrap();
     let ids: Vec<&Value> = doc["annotations"]
         .as_array()
@@ -348,5 +360,52 @@ async fn the_live_and_the_bulk_export_write_the_same_bytes() {
     let live = ls_presign::export::document(&app.state.resolver, &webhook["annotation"], &webhook["task"]);
     let bulk = ls_presign::export::document(&app.state.resolver, &api, &webhook["task"]);
     assert_eq!(String::from_utf8(live).unwrap(), String::from_utf8(bulk).unwrap());
+    app.stop().await;
+}
+
+/// What Label Studio 1.23.2's export gives (the bulk export reads tasks from it) makes the same
+/// objects as its Data Manager's `fields=all` and its webhooks: captured in
+/// tests/fixtures/ls-1.23.2/api_export_by_ids.json, skipped and ground-truth annotations included.
+#[tokio::test]
+async fn the_export_api_and_the_data_manager_give_the_same_objects() {
+    let app = spawn_app_with(&[]).await;
+    let path = format!(
+        "{}/tests/fixtures/ls-1.23.2/api_export_by_ids.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let capture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let calls = capture["calls"].as_array().unwrap();
+    let exported: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["request"]["path"].as_str().unwrap().contains("/export?"))
+        .flat_map(|c| c["response"].as_array().unwrap())
+        .collect();
+    let listed = calls.last().unwrap()["response"]["tasks"].as_array().unwrap();
+    let resolver = &app.state.resolver;
+    let mut compared = 0;
+    for task in &exported {
+        let same = listed.iter().find(|t| t["id"] == task["id"]).unwrap();
+        for (a, b) in task["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(same["annotations"].as_array().unwrap())
+        {
+            assert_eq!(a["id"], b["id"]);
+            let (x, y) = (
+                ls_presign::export::document(resolver, a, task),
+                ls_presign::export::document(resolver, b, same),
+            );
+            assert_eq!(String::from_utf8(x).unwrap(), String::from_utf8(y).unwrap());
+            compared += 1;
+        }
+    }
+    // Every annotated task of the capture, and every annotation: a plain one, a skipped one,
+    // two on one task (one ground truth).
+    let annotated = listed
+        .iter()
+        .filter(|t| !t["annotations"].as_array().unwrap().is_empty())
+        .count();
+    assert_eq!((exported.len(), annotated, compared), (3, 3, 4));
     app.stop().await;
 }

@@ -87,6 +87,7 @@ impl FakeLs {
                 .route("/api/tasks/{id}/", web::patch().to(patch_task))
                 .route("/api/projects/{id}/", web::get().to(get_project))
                 .route("/api/projects/{id}/import", web::post().to(import))
+                .route("/api/projects/{id}/export", web::get().to(export))
                 .route("/api/dm/actions", web::post().to(action))
                 .route("/api/current-user/whoami", web::get().to(whoami))
         })
@@ -267,10 +268,11 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     let size: usize = q.get("page_size").map_or(100, |p| p.parse().unwrap());
     // The Data Manager filters import and reconcile send (all must hold): the id above a
     // number, the data containing a string (ignoring case, as 1.23.2 does), updated after a
-    // moment (tests/fixtures/ls-1.23.2/api_reconcile_filters.json), with annotations
-    // (api_export_catch_up.json; counted here from the task's embedded list).
+    // moment (tests/fixtures/ls-1.23.2/api_reconcile_filters.json), with annotations not
+    // skipped, or skipped ones (api_export_by_ids.json; counted here from the task's embedded
+    // list).
     let mut after = 0;
-    let mut annotated = false;
+    let mut counted: Option<bool> = None;
     let mut needle: Option<String> = None;
     let mut since: Option<String> = None;
     if let Some(query) = q.get("query") {
@@ -279,9 +281,9 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
         for item in query["filters"]["items"].as_array().unwrap() {
             match (item["filter"].as_str().unwrap(), item["operator"].as_str().unwrap()) {
                 ("filter:tasks:id", "greater") => after = item["value"].as_u64().unwrap(),
-                ("filter:tasks:total_annotations", "greater") => {
+                (count @ ("filter:tasks:total_annotations" | "filter:tasks:cancelled_annotations"), "greater") => {
                     assert_eq!(item["value"], 0, "only \"at least one\" is modelled");
-                    annotated = true;
+                    counted = Some(count.ends_with("cancelled_annotations"));
                 }
                 ("filter:tasks:data", "contains") => needle = Some(item["value"].as_str().unwrap().to_lowercase()),
                 ("filter:tasks:updated_at", "greater") => {
@@ -295,10 +297,14 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
         }
     }
     let matches = |t: &Value| {
-        (!annotated || t["annotations"].as_array().is_some_and(|a| !a.is_empty()))
-            && needle
-                .as_ref()
-                .is_none_or(|n| t["data"].to_string().to_lowercase().contains(n.as_str()))
+        counted.is_none_or(|skipped| {
+            t["annotations"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["was_cancelled"].as_bool().unwrap_or(false) == skipped)
+            })
+        }) && needle
+            .as_ref()
+            .is_none_or(|n| t["data"].to_string().to_lowercase().contains(n.as_str()))
             && since
                 .as_ref()
                 .is_none_or(|s| t["updated_at"].as_str().is_none_or(|u| u > s.as_str()))
@@ -333,6 +339,32 @@ async fn list(state: State, req: HttpRequest, q: web::Query<HashMap<String, Stri
     }
     let tasks: Vec<Value> = all.iter().skip(start).take(size).cloned().collect();
     HttpResponse::Ok().json(json!({"total": all.len(), "total_annotations": 0, "total_predictions": 0, "tasks": tasks}))
+}
+
+/// Label Studio's JSON export of the tasks `ids[]` (every field, annotations embedded), as
+/// tests/fixtures/ls-1.23.2/api_export_by_ids.json.
+async fn export(state: State, req: HttpRequest, id: web::Path<u64>) -> HttpResponse {
+    if let Some(r) = authorized(&state, &req) {
+        return r;
+    }
+    let ids: Vec<u64> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .filter(|(k, _)| k == "ids[]")
+        .map(|(_, v)| v.parse().unwrap())
+        .collect();
+    assert!(
+        req.query_string().contains("download_all_tasks=true"),
+        "{}",
+        req.query_string()
+    );
+    let mut s = state.lock().unwrap();
+    s.requests.push(format!("GET /api/projects/{id}/export"));
+    let tasks: Vec<Value> = ids
+        .iter()
+        .filter_map(|i| s.tasks.get(i))
+        .filter(|t| t["project"] == *id)
+        .cloned()
+        .collect();
+    HttpResponse::Ok().json(tasks)
 }
 
 async fn get_project(state: State, req: HttpRequest, id: web::Path<u64>) -> HttpResponse {
