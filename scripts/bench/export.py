@@ -6,7 +6,11 @@
   command again with nothing changed;
 - live: `ls-presign serve` with that folder as the project's export target, sent a burst of B
   `ANNOTATION_CREATED` webhooks (the captured 1.23.2 shape), C at a time, as Label Studio would;
-  then every object is looked for in the bucket (none may be missing).
+  then every object is looked for in the bucket (none may be missing);
+- reads: how long Label Studio takes to give those N annotated tasks, two ways, alternated over
+  two rounds: the Data Manager's task list with `fields=all` in pages of 100 (what `export` did
+  first), and pages of 100 task ids followed by Label Studio's JSON export of those ids (what it
+  does now).
 
     bash scripts/bench/export.sh --annotations 10000 --burst 1000
 
@@ -53,7 +57,53 @@ def count_objects(endpoint: str, ak: str, sk: str, prefix: str) -> int:
     return sum(len(p.get("Contents", [])) for p in pages)
 
 
-def bulk(ls, binary: str, env: dict, n: int) -> list[dict]:
+def dm_query(after: int) -> str:
+    items = [{"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0},
+             {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": after}]
+    return json.dumps({"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:id"]})
+
+
+def read_full_pages(ls, project: int, size: int = 100) -> tuple[int, int]:
+    """The annotated tasks from the Data Manager with every field: (tasks, requests)."""
+    after, n, requests_ = 0, 0, 0
+    while True:
+        tasks = ls.req("GET", "/api/tasks/", params={"project": project, "page": 1, "page_size": size,
+                                                     "fields": "all", "query": dm_query(after)})["tasks"]
+        n, requests_ = n + len(tasks), requests_ + 1
+        if len(tasks) < size:
+            return n, requests_
+        after = tasks[-1]["id"]
+
+
+def read_ids_then_export(ls, project: int, size: int = 100) -> tuple[int, int]:
+    """Their ids from the Data Manager, then those tasks from the export: (tasks, requests)."""
+    after, n, requests_ = 0, 0, 0
+    while True:
+        ids = [t["id"] for t in ls.req("GET", "/api/tasks/", params={
+            "project": project, "page": 1, "page_size": size, "include": "id", "query": dm_query(after)})["tasks"]]
+        tasks = ls.req("GET", f"/api/projects/{project}/export", params=[
+            ("exportType", "JSON"), ("download_all_tasks", "true")] + [("ids[]", i) for i in ids]) if ids else []
+        n, requests_ = n + len(tasks), requests_ + 1 + bool(ids)
+        if len(ids) < size:
+            return n, requests_
+        after = ids[-1]
+
+
+def reads(ls, project: int, n: int) -> list[dict]:
+    rows = []
+    for rnd in (1, 2):
+        for side, read in (("Data Manager, fields=all, pages of 100", read_full_pages),
+                           ("ids (pages of 100), then the export of those ids", read_ids_then_export)):
+            t0 = time.monotonic()
+            got, requests_ = read(ls, project)
+            rows.append({"side": side, "round": rnd, "tasks": got, "wall_s": time.monotonic() - t0,
+                         "requests": requests_})
+            if got != n:
+                raise RuntimeError(f"{side}: {got} tasks, not {n}")
+    return rows
+
+
+def bulk(ls, binary: str, env: dict, n: int) -> tuple[int, list[dict]]:
     project = ls.req("POST", "/api/projects", json={"title": f"export bench {n}", "label_config": CONFIG})["id"]
     t0 = time.monotonic()
     for lo in range(0, n, 1000):
@@ -74,7 +124,7 @@ def bulk(ls, binary: str, env: dict, n: int) -> list[dict]:
         rows.append({"side": side, "annotations": n, "wall_s": wall, "written": written,
                      "objects_per_s": n / wall, "ls_requests": int(re.search(r"(\d+) Label Studio requests", line).group(1)),
                      "summary": line})
-    return rows
+    return project, rows
 
 
 def burst(binary: str, env: dict, endpoint: str, ak: str, sk: str, b: int, concurrency: int, tmp: str) -> dict:
@@ -153,9 +203,11 @@ def main() -> int:
                    OSS_ACCESS_KEY_ID=ak, OSS_ACCESS_KEY_SECRET=sk, LS_PRESIGN_SECRET=secrets.token_hex(20),
                    LABEL_STUDIO_URL=ls_url, LABEL_STUDIO_API_KEY=token, RUST_LOG="warn",
                    LS_PRESIGN_STATE_DIR=tempfile.mkdtemp(dir=tmp))
-        rows = bulk(ls, args.ls_presign, env, args.annotations)
+        project, rows = bulk(ls, args.ls_presign, env, args.annotations)
         common.say(f"burst of {args.burst} webhooks")
         rows.append(burst(args.ls_presign, env, endpoint, ak, sk, args.burst, args.concurrency, tmp))
+        common.say("reading the annotated tasks from Label Studio, two ways")
+        read_rows = reads(ls, project, args.annotations)
     finally:
         stack.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -168,6 +220,11 @@ def main() -> int:
     for r in rows:
         if "summary" in r:
             print(r["summary"])
+    print()
+    print(f"| Label Studio gives the {args.annotations:,} annotated tasks | round | wall | tasks/s | requests |")
+    print("|---|---|---|---|---|")
+    for r in read_rows:
+        print(f"| {r['side']} | {r['round']} | {r['wall_s']:.1f} s | {r['tasks'] / r['wall_s']:,.0f} | {r['requests']} |")
     return 0 if rows[-1]["lost"] == 0 and rows[0]["written"] == args.annotations and rows[1]["written"] == 0 else 1
 
 
