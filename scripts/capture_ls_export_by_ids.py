@@ -4,9 +4,9 @@ Manager filters, `include=id`: cheap; `total_annotations` counts only annotation
 skipped, so tasks with skipped ones are asked for apart, by `cancelled_annotations`; the filters
 of one query are joined by one conjunction, and the id and `updated_at` filters need `and`), then
 those tasks with all their annotations, skipped ones included, from Label Studio's export API
-(`/api/projects/<id>/export?exportType=JSON&download_all_tasks=true&ids[]=..`, about twice as fast
-per task as the Data Manager's `fields=all`) — and, for comparison, every task as `fields=all`
-gives them. Annotations: a plain one, a skipped one (`was_cancelled`), two on one task (one ground
+(`/api/projects/<id>/export?exportType=JSON&download_all_tasks=true&ids[]=..`, a little faster
+per task than the Data Manager's `fields=all`: docs/PERFORMANCE.md §7) — and, for comparison,
+every task as `fields=all` gives them. Annotations: a plain one, a skipped one (`was_cancelled`), two on one task (one ground
 truth); a task without any.
 
     python3 scripts/capture_ls_export_by_ids.py <venv with label-studio==1.23.2> <free port> <output file>

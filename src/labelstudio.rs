@@ -265,9 +265,10 @@ impl LabelStudio {
     }
 
     /// The tasks `ids` of the project with all their annotations (skipped ones included), from
-    /// Label Studio's JSON export: about twice as fast per task as the Data Manager's
-    /// `fields=all`, annotations in the webhooks' shape (tests/fixtures/ls-1.23.2/api_export_by_ids.json).
-    /// Keep `ids` to a few hundred: they travel in the URL.
+    /// Label Studio's JSON export: a little faster per task than the Data Manager's `fields=all`
+    /// (docs/PERFORMANCE.md §7), annotations in the webhooks' shape
+    /// (tests/fixtures/ls-1.23.2/api_export_by_ids.json). Keep `ids` to a few hundred: they
+    /// travel in the URL.
     pub async fn export_tasks(&self, project: u64, ids: &[u64]) -> Result<Vec<Value>, LsError> {
         let mut path = format!("/api/projects/{project}/export?exportType=JSON&download_all_tasks=true");
         for id in ids {
