@@ -54,6 +54,17 @@ pub fn stop_on_ctrl_c(message: &'static str) -> std::sync::Arc<std::sync::atomic
     stop
 }
 
+/// A progress bar over `what` (e.g. "tasks"): its length told later, position and message set
+/// as the command goes.
+pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {what}  {{msg}}  [{{elapsed_precise}}, eta {{eta}}]");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 impl CommandError {
     /// An I/O failure on `what` (a file, stdin, stdout, a listener).
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CommandError {

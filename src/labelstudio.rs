@@ -232,13 +232,9 @@ impl LabelStudio {
         since: Option<i64>,
         page_size: u64,
     ) -> Result<TaskPage, LsError> {
-        let mut items = vec![
-            serde_json::json!({"filter": "filter:tasks:data", "operator": "contains", "type": "String", "value": needle}),
-            id_above(after),
-        ];
-        items.extend(since.and_then(updated_after));
-        let params = format!("include=id,data,meta&{}", dm_query(&items));
-        self.tasks_page(project, 1, page_size, &params).await
+        let holds = serde_json::json!({"filter": "filter:tasks:data", "operator": "contains", "type": "String", "value": needle});
+        self.tasks_where(project, holds, after, since, page_size, "id,data,meta")
+            .await
     }
 
     /// The ids of the first `page_size` tasks of the project whose `counted` (an annotation
@@ -255,12 +251,26 @@ impl LabelStudio {
         since: Option<i64>,
         page_size: u64,
     ) -> Result<TaskPage, LsError> {
-        let mut items = vec![
-            serde_json::json!({"filter": format!("filter:tasks:{counted}"), "operator": "greater", "type": "Number", "value": 0}),
-            id_above(after),
-        ];
+        let annotated = serde_json::json!({"filter": format!("filter:tasks:{counted}"), "operator": "greater", "type": "Number", "value": 0});
+        self.tasks_where(project, annotated, after, since, page_size, "id")
+            .await
+    }
+
+    /// The first `page_size` tasks of the project for which the Data Manager filter item `item`
+    /// holds, in id order above `after`, updated after `since` when given; each with `include`'s
+    /// fields. Page 1 each time: tasks the caller changes may leave the filter.
+    async fn tasks_where(
+        &self,
+        project: u64,
+        item: Value,
+        after: u64,
+        since: Option<i64>,
+        page_size: u64,
+        include: &str,
+    ) -> Result<TaskPage, LsError> {
+        let mut items = vec![item, id_above(after)];
         items.extend(since.and_then(updated_after));
-        let params = format!("include=id&{}", dm_query(&items));
+        let params = format!("include={include}&{}", dm_query(&items));
         self.tasks_page(project, 1, page_size, &params).await
     }
 

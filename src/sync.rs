@@ -5,9 +5,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::command::{CommandError, CommandResult, run_end, stop_on_ctrl_c};
+use crate::command::{CommandError, CommandResult, progress_bar, run_end, stop_on_ctrl_c};
 use crate::config::Config;
 use crate::labelstudio::{LabelStudio, LsError};
 use crate::resolve::Resolver;
@@ -65,11 +63,7 @@ pub async fn run(config: Config, project: u64, dry_run: bool, page_size: u64) ->
     let ls = LabelStudio::from_config(ls_config)?;
 
     let stop = stop_on_ctrl_c("stopping after the tasks in flight; run sync again to finish");
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} tasks  {msg}  [{elapsed_precise}, eta {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar("tasks");
     let progress = |total: Option<u64>, s: &Summary| {
         if let Some(t) = total {
             bar.set_length(t);

@@ -1,10 +1,8 @@
 //! `ls-presign export --project N oss://bucket/prefix/`: [`super::bulk`] with a progress bar,
 //! Ctrl-C and a summary line.
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use super::bulk::{Options, Summary, export_project};
-use crate::command::{CommandError, CommandResult, run_end, stop_on_ctrl_c};
+use crate::command::{CommandError, CommandResult, progress_bar, run_end, stop_on_ctrl_c};
 use crate::config::Config;
 use crate::labelstudio::LabelStudio;
 use crate::resolve::Resolver;
@@ -21,11 +19,7 @@ pub async fn run(config: Config, opts: Options) -> CommandResult {
     let ls = LabelStudio::from_config(ls_config)?;
 
     let stop = stop_on_ctrl_c("stopping after the objects in flight; run export again to finish");
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} annotated tasks  {msg}  [{elapsed_precise}, eta {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar("annotated tasks");
     let progress = |total: Option<u64>, s: &Summary| match total {
         Some(t) => bar.inc_length(t),
         None => {
