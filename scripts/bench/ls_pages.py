@@ -11,7 +11,7 @@ project per way of showing them:
 - link:        `ls-presign import` (stable links /r/<token>, 303 to a presigned URL);
 - presign:     `ls-presign import --as presign` (presigned URLs written into the tasks);
 - login:       stable links with LS_PRESIGN_LINK_POLICY=login, served under Label Studio's
-               origin at /ls-presign/ (docs/LABEL_STUDIO.md §8); measured last.
+               origin at /ls-presign/ (docs/LABEL_STUDIO.md §8).
 
 For each way and each --annotators count it drives headless Chromium (scripts/bench/ls_pages.mjs)
 through two pages: the Data Manager grid of every task (time until every thumbnail is decoded),
@@ -19,7 +19,9 @@ and the labeling page for --label-tasks tasks in a row (time from clicking the n
 Data Manager's list until its image is decoded in the editor; the list has no image column, so
 nothing has loaded the image before). Each annotator is its own browser context (own session,
 empty cache). The grid is then loaded once more in every context at once, with the images in the
-browsers' caches: the browser's own floor for that page and that many annotators.
+browsers' caches: the browser's own floor for that page and that many annotators. Each page and
+annotator count is measured for every way in turn; with --rounds N all of it N times, each round
+starting one way further on, and a summary gives every way against s3-presign round by round.
 
 Counted around each timed part: the CPU time of Label Studio's process group, of the ls-presign
 service the page uses and of rclone (/proc), and the bytes nginx sent to browsers on behalf of
@@ -57,6 +59,8 @@ free_port, group_cpu_seconds, say, stop_group = (_import_bench.free_port, _impor
 
 PREFIX = "images"
 MODES = ["local-fuse", "local-plain", "s3-proxy", "s3-presign", "link", "presign", "login"]
+PAGES = ["grid", "label"]
+REFERENCE = "s3-presign"  # what --rounds compares every way against, round by round
 # Label Studio's app itself (same for every way): kept out of its bytes per image.
 ASSET_PATHS = ("/static/", "/react-app/")
 # An image with a control tag: with the Image alone, Label Studio 1.23.2's editor shows no image.
@@ -444,26 +448,66 @@ http {{
             self.mount()
             self.start_ls_and_nginx()
             self.start_presign()
-            for mode in self.args.modes:  # login comes last (MODES' order)
-                proj = self.project(mode)
+            projects = {mode: self.project(mode) for mode in self.args.modes}
+            # Each page and annotator count is measured for every way in turn, and each round
+            # starts one way further on: a way is neither always first nor always after the same
+            # other way, and a slow spell of the machine falls on several ways alike.
+            for r in range(self.args.rounds):
+                order = self.args.modes[r % len(self.args.modes):] + self.args.modes[:r % len(self.args.modes)]
                 for annotators in self.args.annotators:
-                    for page in ("grid", "label"):
-                        self.rows.append(self.measure(mode, proj, page, annotators))
+                    for page in self.args.pages:
+                        for mode in order:
+                            row = self.measure(mode, projects[mode], page, annotators)
+                            self.rows.append(dict(row, round=r + 1))
         finally:
             self.stack.close()
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| way | page | annotators | page time, median | painted | LS CPU / image | ls-presign CPU / image "
+    print("| round | way | page | annotators | page time, median | painted | LS CPU / image | ls-presign CPU / image "
           "| rclone CPU / image | LS bytes / image | ls-presign bytes / image | browser CPU | grid, images cached |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         warm = f"{r['warm_grid_ms']} ms" if "warm_grid_ms" in r else ""
         page = "grid (all thumbnails)" if r["page"] == "grid" else "labeling (per task)"
-        print(f"| {r['mode']} | {page} | {r['annotators']} | {r['page_ms_median']} ms | {r['images_painted']}/{r['images']} "
+        print(f"| {r['round']} | {r['mode']} | {page} | {r['annotators']} | {r['page_ms_median']} ms | {r['images_painted']}/{r['images']} "
               f"| {r['ls_cpu_ms_per_image']:.2f} ms | {r['ls_presign_cpu_ms_per_image']:.3f} ms "
               f"| {r['rclone_cpu_ms_per_image']:.2f} ms | {r['ls_bytes_per_image']:,.0f} B | {r['ls_presign_bytes_per_image']:,.0f} B "
               f"| {r['browser_cpu_s']:.1f} s | {warm} |", flush=True)
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Over the rounds, per page, annotator count and way: the median of the rounds' medians, their
+    range, and against s3-presign (the best Label Studio does) measured in the same round: the
+    ratio of the medians in each round and in how many rounds the way was faster."""
+    groups: dict = {}
+    pooled: dict = {}
+    for r in rows:
+        groups.setdefault((r["page"], r["annotators"], r["mode"]), {})[r["round"]] = r["page_ms_median"]
+        pooled.setdefault((r["page"], r["annotators"], r["mode"]), []).extend(x for x in r["page_ms_all"] if x is not None)
+    out = []
+    for (page, annotators, mode), by_round in groups.items():
+        ref = groups.get((page, annotators, REFERENCE), {})
+        ratios = [by_round[n] / ref[n] for n in by_round if ref.get(n) and by_round[n] is not None]
+        medians = [m for m in by_round.values() if m is not None]
+        out.append({"page": page, "annotators": annotators, "mode": mode, "rounds": len(by_round),
+                    "ms_median_of_rounds": statistics.median(medians) if medians else None,
+                    "ms_rounds": [by_round[n] for n in sorted(by_round)],
+                    "ms_median_all_rounds": statistics.median(pooled[page, annotators, mode]) if pooled[page, annotators, mode] else None,
+                    f"ratio_to_{REFERENCE}": ratios, "faster_rounds": sum(x < 1 for x in ratios)})
+    return out
+
+
+def print_summary(summary: list[dict]) -> None:
+    print(f"\n| page | annotators | way | rounds | median of the rounds' medians | each round | every time together, median "
+          f"| against {REFERENCE}, each round | faster in |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for s in summary:
+        ratios = s[f"ratio_to_{REFERENCE}"]
+        against = " ".join(f"{x:.3f}" for x in ratios) if s["mode"] != REFERENCE else ""
+        faster = f"{s['faster_rounds']} of {len(ratios)}" if s["mode"] != REFERENCE and ratios else ""
+        print(f"| {s['page']} | {s['annotators']} | {s['mode']} | {s['rounds']} | {s['ms_median_of_rounds']} ms "
+              f"| {' '.join(str(m) for m in s['ms_rounds'])} | {s['ms_median_all_rounds']} ms | {against} | {faster} |", flush=True)
 
 
 def main() -> int:
@@ -476,6 +520,10 @@ def main() -> int:
     p.add_argument("--label-tasks", type=int, default=20, help="tasks opened in a row on the labeling page (default 20)")
     p.add_argument("--annotators", default="1,8", help="annotators at once, comma-separated (default 1,8)")
     p.add_argument("--modes", default=",".join(MODES), help=f"ways to measure (default all: {','.join(MODES)})")
+    p.add_argument("--pages", default=",".join(PAGES), help="pages to measure (default both: grid,label)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure everything this many times, the ways alternated (default 1); "
+                        f"with more than 1, a summary against {REFERENCE} follows the table")
     p.add_argument("--latency-ms", type=int, default=30, help="the store's latency on every request (default 30)")
     p.add_argument("--page-timeout", type=int, default=120, help="seconds a page may take before it counts as failed")
     args = p.parse_args()
@@ -485,6 +533,11 @@ def main() -> int:
     if unknown:
         p.error(f"unknown modes {sorted(unknown)}; known: {MODES}")
     args.modes = [m for m in MODES if m in wanted]
+    args.pages = args.pages.split(",")
+    if set(args.pages) - set(PAGES) or not args.pages:
+        p.error(f"--pages takes {','.join(PAGES)} or one of them")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.label_tasks + 1 > args.tasks:
         p.error("--label-tasks must be below --tasks (the first task opened is not timed)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -494,13 +547,16 @@ def main() -> int:
         b.run()
     except (RuntimeError, requests.RequestException) as e:
         failed = e
+    summary = summarize(b.rows) if args.rounds > 1 else None
     if b.rows:
         print_table(b.rows)
+    if summary:
+        print_summary(summary)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"tasks": args.tasks, "label_tasks": args.label_tasks, "latency_ms": args.latency_ms,
-                       "image_bytes": getattr(b, "image_bytes", None), "rows": b.rows,
-                       "error": str(failed) if failed else None}, f, indent=2)
+                       "rounds": args.rounds, "image_bytes": getattr(b, "image_bytes", None), "rows": b.rows,
+                       "summary": summary, "error": str(failed) if failed else None}, f, indent=2)
     if failed:
         say(f"failed: {failed}")
         return 1

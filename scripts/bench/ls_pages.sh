@@ -8,6 +8,7 @@
 #   bash scripts/bench/ls_pages.sh --out ls_pages.json     # --tasks 100 --label-tasks 20 --annotators 1,8
 #   bash scripts/bench/ls_pages.sh --tasks 10 --label-tasks 3 --annotators 1,2   # a quick try
 #   bash scripts/bench/ls_pages.sh --modes link,s3-proxy   # only some ways
+#   bash scripts/bench/ls_pages.sh --modes s3-presign,link,presign,login --pages label --rounds 5   # repeated, alternated
 #
 # Installs what is missing (as root on Debian, like scripts/debian-deps): chromium, nginx, curl,
 # python3-venv (scripts/debian-deps), rclone and fuse3 (the mount); Label Studio's venv

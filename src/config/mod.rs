@@ -278,9 +278,8 @@ mod tests {
 
     #[test]
     fn toml_file_adds_storages() {
-        let dir = std::env::temp_dir().join(format!("lsp-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("c.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
             r#"

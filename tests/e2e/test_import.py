@@ -62,7 +62,8 @@ def tasks_by_source(ls, project):
 def checks(ls):
     demo = Demo(env={"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": os.environ["E2E_LS_TOKEN"]},
                 log_name="ls-presign-import-demo.log")
-    state = tempfile.mkdtemp(prefix="ls-presign-import-state-")
+    state_dir = tempfile.TemporaryDirectory(prefix="ls-presign-import-state-")  # removed at exit
+    state = state_dir.name
     env = clean_env(**demo.cli_env, LABEL_STUDIO_API_KEY=os.environ["E2E_LS_TOKEN"], LS_PRESIGN_STATE_DIR=state)
     check("demo prints the command-line env, with LABEL_STUDIO_URL",
           env.get("LABEL_STUDIO_URL") == ls.url and env.get("OSS_ENDPOINT", "").startswith("http://127.0.0.1:"),
