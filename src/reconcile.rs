@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ExportsConfig;
 use crate::export::bulk::{Options, export_project};
+use crate::export::live::Unremoved;
 use crate::import::schedule::Shared;
 use crate::labelstudio::LsError;
 use crate::metrics::Job;
@@ -151,18 +152,21 @@ impl Since {
 }
 
 /// Adds the reconcile of `projects` to `jobs`: every `interval`, writing back `concurrency`
-/// tasks at a time, and catching up the annotation objects of projects with an export target.
+/// tasks at a time, and catching up the annotation objects of projects with an export target
+/// (whole, with deletion, after a start and where the live export left an object `unremoved`).
 pub fn schedule(
     projects: Arc<Projects>,
     shared: Shared,
     exports: Arc<ExportsConfig>,
+    unremoved: Arc<Unremoved>,
     interval: Duration,
     concurrency: usize,
     jobs: &mut Periodic,
 ) {
     let (tasks_since, exports_since) = (Arc::new(Since::default()), Arc::new(Since::default()));
     jobs.every(interval, move |stop| {
-        let (projects, shared, exports) = (projects.clone(), shared.clone(), exports.clone());
+        let (projects, shared, exports, unremoved) =
+            (projects.clone(), shared.clone(), exports.clone(), unremoved.clone());
         let (tasks_since, exports_since) = (tasks_since.clone(), exports_since.clone());
         async move {
             for project in projects.all() {
@@ -171,7 +175,7 @@ pub fn schedule(
                 }
                 let started = crate::time::now();
                 let export = exports.of(project).map(|target| {
-                    let since = exports_since.of(project);
+                    let since = exports_since.of(project).filter(|_| !unremoved.has(project));
                     Options {
                         project,
                         folder: target.folder.clone(),
@@ -183,11 +187,15 @@ pub fn schedule(
                         delete_missing: target.delete && since.is_none(),
                     }
                 });
+                let whole = export.as_ref().is_some_and(|o| o.since.is_none());
                 let (tasks, exported) =
                     run_once(&shared, project, tasks_since.of(project), export, concurrency, &stop).await;
                 tasks_since.ran(project, started, &tasks);
                 if let Some(exported) = &exported {
                     exports_since.ran(project, started, exported);
+                    if matches!(exported, Ok(true)) && whole {
+                        unremoved.compared(project, started);
+                    }
                 }
                 match tasks.and(exported.unwrap_or(Ok(true))) {
                     Err(LsError::ProjectGone(_)) => {
@@ -259,23 +267,22 @@ fn log_tasks(project: u64, s: &Summary) -> Vec<(&'static str, u64)> {
 }
 
 /// Writes the annotation objects of `opts.project` that are missing or differ in its export
-/// target (counted in `export_objects_total`).
+/// target, and with `opts.delete_missing` removes those of deleted annotations (counted in
+/// `export_objects_total`).
 async fn catch_up_exports(shared: &Shared, opts: &Options, stop: &AtomicBool) -> Clean {
     let s = export_project(&shared.resolver, &shared.storages, &shared.ls, opts, stop, &|_, _| {}).await?;
-    shared
-        .metrics
-        .count("export_objects_total", "written", s.written as usize);
-    shared
-        .metrics
-        .count("export_objects_total", "failed", s.failed as usize);
-    if s.written + s.failed > 0 {
+    for (outcome, n) in [("written", s.written), ("deleted", s.deleted), ("failed", s.failed)] {
+        shared.metrics.count("export_objects_total", outcome, n as usize);
+    }
+    if s.written + s.deleted + s.failed > 0 {
         log::warn!(
-            "reconcile: project {}: {} annotation objects were missing or out of date in {} (missed annotation \
-             webhooks: was ls-presign down, or the store refusing?): {} written, {} failed",
+            "reconcile: project {}: {} annotation objects were missing, out of date or of deleted annotations in {} \
+             (missed annotation webhooks: was ls-presign down, or the store refusing?): {} written, {} deleted, {} failed",
             opts.project,
-            s.written + s.failed,
+            s.written + s.deleted + s.failed,
             opts.folder,
             s.written,
+            s.deleted,
             s.failed
         );
     } else {

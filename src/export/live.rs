@@ -7,9 +7,12 @@
 //!
 //! Writes are queued (the webhook is answered at once), retried with backoff on store errors,
 //! drained at shutdown and counted; the same content always gives the same bytes (keys sorted),
-//! so writing an annotation again changes nothing.
+//! so writing an annotation again changes nothing. A write that fails past its retries is caught
+//! up by serve's reconcile loop (its task was updated); a removal that fails is noted in
+//! [`Unremoved`], and the loop's next run compares that project whole, which removes it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -62,9 +65,40 @@ enum Job {
         body: Bytes,
     },
     Delete {
+        project: u64,
         annotation: u64,
         uri: StorageUri,
     },
+}
+
+/// Projects with an annotation object the live export failed to remove, and since when (Unix
+/// seconds). Shared with serve's reconcile loop: only a run comparing the whole project finds
+/// such an object, so the loop makes its next run of the project a whole one.
+#[derive(Debug, Default)]
+pub struct Unremoved(Mutex<HashMap<u64, i64>>);
+
+impl Unremoved {
+    fn note(&self, project: u64) {
+        self.lock().entry(project).or_insert_with(crate::time::now);
+    }
+
+    /// Whether `project` has an object left to remove.
+    pub fn has(&self, project: u64) -> bool {
+        self.lock().contains_key(&project)
+    }
+
+    /// A whole compare of `project` that began at `started` and ended clean removed what was
+    /// noted before it began.
+    pub fn compared(&self, project: u64, started: i64) {
+        let mut noted = self.lock();
+        if noted.get(&project).is_some_and(|&at| at <= started) {
+            noted.remove(&project);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The export queue and the targets it writes to.
@@ -89,6 +123,7 @@ impl Exporter {
         resolver: Arc<Resolver>,
         storages: Arc<Storages>,
         metrics: Arc<Metrics>,
+        unremoved: Arc<Unremoved>,
         capacity: usize,
         concurrency: usize,
     ) -> Exporter {
@@ -97,9 +132,12 @@ impl Exporter {
             concurrency,
             |_| {},
             move |job: Job| {
-                let (storages, metrics) = (storages.clone(), metrics.clone());
+                let (storages, metrics, unremoved) = (storages.clone(), metrics.clone(), unremoved.clone());
                 async move {
                     let outcome = run(&storages, &job).await;
+                    if let (Job::Delete { project, .. }, "failed") = (&job, outcome) {
+                        unremoved.note(*project);
+                    }
                     metrics.count("export_objects_total", outcome, 1);
                 }
             },
@@ -166,6 +204,7 @@ fn deletes(target: &ExportTarget, event: &Value) -> Vec<Job> {
         .into_iter()
         .filter_map(|a| a["id"].as_u64())
         .map(|id| Job::Delete {
+            project: target.project,
             annotation: id,
             uri: object_uri(&target.folder, id),
         })
@@ -247,7 +286,7 @@ async fn run(storages: &Storages, job: &Job) -> &'static str {
                 annotation,
                 uri,
             ),
-            Job::Delete { annotation, uri } => (storages.delete(uri).await, annotation, uri),
+            Job::Delete { annotation, uri, .. } => (storages.delete(uri).await, annotation, uri),
         };
         match result {
             Ok(()) => {

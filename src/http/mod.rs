@@ -26,7 +26,7 @@ pub use state::AppState;
 use crate::auth::Authenticator;
 use crate::config::{Config, LinkPolicy};
 use crate::error_code::ErrorCode;
-use crate::export::live::Exporter;
+use crate::export::live::{Exporter, Unremoved};
 use crate::import::schedule::Shared;
 use crate::labelstudio::LabelStudio;
 use crate::metrics::Metrics;
@@ -139,6 +139,8 @@ impl Application {
                 crate::import::schedule::schedule(&config.imports, &config.exports, shared, &mut jobs)
             }
         }
+        // Objects the live export failed to remove, for the reconcile loop to catch up.
+        let unremoved = Arc::new(Unremoved::default());
         let projects = match (shared, config.writeback.reconcile_interval) {
             (Some(shared), Some(interval)) => {
                 let configured = config.writeback.reconcile_projects.iter().copied();
@@ -150,7 +152,16 @@ impl Application {
                     configured.chain(imported).chain(exported),
                 ));
                 let (exports, concurrency) = (Arc::new(config.exports.clone()), config.writeback.concurrency);
-                crate::reconcile::schedule(projects.clone(), shared, exports, interval, concurrency, &mut jobs);
+                let unremoved = unremoved.clone();
+                crate::reconcile::schedule(
+                    projects.clone(),
+                    shared,
+                    exports,
+                    unremoved,
+                    interval,
+                    concurrency,
+                    &mut jobs,
+                );
                 Some(projects)
             }
             _ => None,
@@ -161,6 +172,7 @@ impl Application {
                 resolver.clone(),
                 storages.clone(),
                 metrics.clone(),
+                unremoved,
                 config.writeback.queue_capacity,
                 config.writeback.concurrency,
             )

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::helpers::{TestApp, spawn_app_with};
 
-fn event(name: &str) -> Value {
+pub(super) fn event(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/ls-1.23.2/{name}", env!("CARGO_MANIFEST_DIR"));
     let capture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     capture["received"]["body"].clone()

@@ -332,3 +332,49 @@ async fn objects_of_annotations_deleted_while_down_are_removed_at_start_with_del
     emulator.stop().await;
     ls.stop().await;
 }
+
+/// A removal the store refuses past the live export's retries is not lost: the reconcile loop's
+/// next run compares that project whole (later runs otherwise look only at updated tasks) and
+/// removes the object.
+#[tokio::test]
+async fn an_object_the_live_export_failed_to_remove_is_removed_by_the_next_run() {
+    let ls = FakeLs::start();
+    ls.add_task(annotated(1, "a", OLD));
+    let app = app(
+        &ls,
+        &[
+            ("LS_PRESIGN_EXPORT_PROJECT", "7"),
+            ("LS_PRESIGN_EXPORT_URI", "oss://media/exports/"),
+            ("LS_PRESIGN_EXPORT_DELETE", "true"),
+        ],
+    )
+    .await;
+    let ok_runs = "lspresign_reconcile_runs_total{project=\"7\",result=\"ok\"}";
+    metric_reaches(&app, ok_runs, 1).await;
+    // Written by the live export after that run; then its annotation is deleted in Label Studio
+    // while the store refuses every attempt to remove it.
+    app.emulator.put_object(
+        "media",
+        "exports/1002.json",
+        bytes::Bytes::from("{}"),
+        "application/json",
+    );
+    app.emulator.refuse_next(5);
+    let mut deleted = super::export::event("webhook_ANNOTATIONS_DELETED_api.json");
+    deleted["project"]["id"] = json!(7);
+    deleted["annotations"] = json!([{"id": 1002}]);
+    let resp = app.post_webhook(&app.webhook_token(), &deleted).await;
+    assert_eq!(resp.status(), 200);
+    // Five attempts over 0.5 + 1 + 2 + 4 s.
+    metric_reaches(&app, "lspresign_export_objects_total{outcome=\"failed\"}", 1).await;
+    for _ in 0..100 {
+        if app.emulator.object("media", "exports/1002.json").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.emulator.keys("media"), ["exports/1001.json"]);
+    metric_reaches(&app, "lspresign_export_objects_total{outcome=\"deleted\"}", 1).await;
+    app.stop().await;
+    ls.stop().await;
+}
