@@ -1,6 +1,7 @@
 //! The command line: parses the arguments and runs one command — `serve`, `demo`, `sign`,
-//! `token`, `sync`, `check`, `rewrite`. The commands with more to them live in their own
-//! modules (`demo`, `check`, `sync`); this one only dispatches and prints.
+//! `token`, `sync`, `import`, `export`, `check`, `rewrite`. The commands with more to them live
+//! in their own modules (`demo`, `check`, `sync`, `import`, `export`); this one only dispatches
+//! and prints.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -25,9 +25,20 @@ pub fn request_id_from(header: Option<&str>) -> String {
     }
 }
 
-/// Installs the logger (`RUST_LOG`, default `info`).
+/// How log lines are written (`LS_PRESIGN_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `<time> <level> <target> [<request id>] <message>`.
+    Text,
+    /// One JSON object per line: `ts`, `level`, `target`, `request_id`, `msg`.
+    Json,
+}
+
+/// Installs the logger (`RUST_LOG`, default `info`). It starts before the configuration is read,
+/// which refuses an unknown `LS_PRESIGN_LOG_FORMAT`; until then that is written as text.
 pub fn init() {
-    let json = std::env::var("LS_PRESIGN_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let format = std::env::var("LS_PRESIGN_LOG_FORMAT").ok();
+    let json = format.is_some_and(|f| crate::choice::parse(f.trim()) == Ok(LogFormat::Json));
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(move |buf, record| {
             let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

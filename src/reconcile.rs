@@ -8,7 +8,8 @@
 //! left) and writes those back as a webhook would have.
 //!
 //! Projects: every project a webhook came from (kept in `LS_PRESIGN_STATE_DIR`, so a restart
-//! remembers them), `LS_PRESIGN_RECONCILE_PROJECTS`, and the projects of `[[import]]` tables.
+//! remembers them), `LS_PRESIGN_RECONCILE_PROJECTS`, and the projects of `[[import]]` and
+//! `[[export]]` tables.
 //! After a run that left nothing failed, the next asks only for tasks updated since that run
 //! began (less a margin for the two clocks), so tasks whose references no storage serves are
 //! not read again and again; a restart reads them once more.

@@ -62,6 +62,11 @@ impl ServerConfig {
         let request_timeout = problems.take(env.parse::<u64>("LS_PRESIGN_REQUEST_TIMEOUT"));
         let workers = problems.take(env.parse("LS_PRESIGN_WORKERS"));
         let link_policy = problems.take(env.choice("LS_PRESIGN_LINK_POLICY"));
+        // Read by the logger, which starts first; checked here so a typo is reported.
+        problems.take(env.choice::<crate::logging::LogFormat>("LS_PRESIGN_LOG_FORMAT"));
+        if !problems.is_empty() {
+            return Err(problems.into_error("server"));
+        }
         match (
             port,
             public_url,
@@ -280,6 +285,9 @@ mod tests {
             let Some(Err(why)) = sw else { panic!("{sw:?}") };
             assert!(why.contains("Label Studio's service worker"), "{why}");
         }
+        let e = load(&[("LS_PRESIGN_LOG_FORMAT", "jsn")]).unwrap_err();
+        assert_eq!(e.to_string(), "LS_PRESIGN_LOG_FORMAT: \"jsn\" is not one of text, json");
+        assert!(load(&[("LS_PRESIGN_LOG_FORMAT", "json")]).is_ok());
         let e = load(&[("LS_PRESIGN_LINK_POLICY", "cookie")]).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -250,35 +250,44 @@ impl Application {
     }
 
     /// Runs until `stop` resolves, then shuts down in order: stop accepting, finish in-flight
-    /// requests, drain the write-back queue (bounded by `LS_PRESIGN_DRAIN_TIMEOUT`).
+    /// requests, then within one `LS_PRESIGN_DRAIN_TIMEOUT` in all: stop the background jobs,
+    /// and drain the write-back and export queues (at once).
     pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let queue = self.state.queue.clone();
         let exporter = self.state.exporter.clone();
         let drain_timeout = self.state.config.writeback.drain_timeout;
         let jobs = self.jobs.take();
         self.serve_until(stop).await?;
+        let deadline = tokio::time::Instant::now() + drain_timeout;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
         if let Some(jobs) = jobs {
             // A scheduled import sends its batch in flight, a reconcile its tasks in flight.
-            jobs.stop(drain_timeout).await;
+            jobs.stop(left()).await;
         }
-        if let Some(queue) = queue {
+        let writeback = async {
+            let Some(queue) = queue else { return };
             let waiting = queue.pending();
             if waiting > 0 {
                 log::info!("draining the write-back queue: {waiting} tasks");
             }
-            match queue.drain(drain_timeout).await {
+            match queue.drain(left()).await {
                 0 => log::info!("write-back queue drained"),
                 left => log::warn!(
                     "{left} tasks were not written back before LS_PRESIGN_DRAIN_TIMEOUT; run `ls-presign sync` for their projects"
                 ),
             }
-        }
-        if let Some(exporter) = exporter {
-            match exporter.drain(drain_timeout).await {
+        };
+        let export = async {
+            let Some(exporter) = exporter else { return };
+            match exporter.drain(left()).await {
                 0 => {}
-                left => log::warn!("{left} annotation objects were not exported before LS_PRESIGN_DRAIN_TIMEOUT"),
+                left => log::warn!(
+                    "{left} annotation objects were not exported before LS_PRESIGN_DRAIN_TIMEOUT; the reconcile loop \
+                     catches them up at the next start (or run `ls-presign export`)"
+                ),
             }
-        }
+        };
+        tokio::join!(writeback, export);
         log::info!("stopped");
         Ok(())
     }
