@@ -1,5 +1,6 @@
 //! SIGTERM mid-import: the real binary stops accepting, finishes what it has, drains the
-//! write-back queue and exits 0 — nothing it accepted is lost.
+//! write-back and export queues and exits 0 — nothing it accepted is lost; what a stalled Label
+//! Studio or store keeps it from finishing within `LS_PRESIGN_DRAIN_TIMEOUT` is logged.
 
 use std::time::Duration;
 
@@ -75,24 +76,10 @@ async fn sigterm_drains_the_export_queue_then_exits_0() {
     let client = reqwest::Client::new();
     super::helpers::wait_until_up(&client, &base).await;
     let token = super::helpers::cli_token(secret, "webhook");
-    let path = format!(
-        "{}/tests/fixtures/ls-1.23.2/webhook_ANNOTATIONS_CREATED_predictions_to_annotations.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let captured: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut event = captured["received"]["body"].clone();
-    let template = event["annotation"][0].clone();
-    event["annotation"] = (1..=20)
-        .map(|id| {
-            let mut a = template.clone();
-            a["id"] = json!(id);
-            a
-        })
-        .collect();
     let resp = client
         .post(format!("{base}/webhook"))
         .bearer_auth(&token)
-        .json(&event)
+        .json(&annotations_created(20))
         .send()
         .await
         .unwrap();
@@ -101,5 +88,89 @@ async fn sigterm_drains_the_export_queue_then_exits_0() {
     assert!(status.success(), "exit status {status:?}\n{log}");
     let keys = emulator.keys("media");
     assert_eq!(keys.len(), 20, "written: {keys:?}\n{log}");
+    emulator.stop().await;
+}
+
+/// The captured bulk `ANNOTATIONS_CREATED` of project 1, with `n` annotations (ids 1..=n).
+fn annotations_created(n: u64) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/fixtures/ls-1.23.2/webhook_ANNOTATIONS_CREATED_predictions_to_annotations.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let captured: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut event = captured["received"]["body"].clone();
+    let template = event["annotation"][0].clone();
+    event["annotation"] = (1..=n)
+        .map(|id| {
+            let mut a = template.clone();
+            a["id"] = json!(id);
+            a
+        })
+        .collect();
+    event
+}
+
+/// Label Studio and the store both stalled at SIGTERM: the reconcile run in flight, the
+/// write-back queue and the export queue share one `LS_PRESIGN_DRAIN_TIMEOUT` (not one each),
+/// and the log says what was left and how to catch it up.
+#[tokio::test]
+async fn sigterm_with_everything_stalled_stops_within_one_drain_timeout() {
+    let ls = FakeLs::start();
+    let tasks: Vec<_> = (1..=4)
+        .map(|id| json!({"id": id, "project": 1, "data": {"image": format!("oss://media/{id}.png")}, "meta": {}}))
+        .collect();
+    for t in &tasks {
+        ls.add_task(t.clone());
+        // Both writing it back: the reconcile run at start and the webhook's.
+        let stall = Fault::Delay(Duration::from_secs(8));
+        ls.fail(t["id"].as_u64().unwrap(), &[stall, stall]);
+    }
+    // Every store request (the reconcile's listing, the exports) takes 8 s.
+    let emulator = super::helpers::single_bucket_emulator("media", super::helpers::ak_sk(), Duration::from_secs(8));
+    let secret = "shutdown-test-secret-0123456789";
+    let vars = super::helpers::bucket_vars(
+        "media",
+        &emulator.endpoint(),
+        &[
+            ("LS_PRESIGN_SECRET", secret),
+            ("LABEL_STUDIO_URL", &ls.url),
+            ("LABEL_STUDIO_API_KEY", LEGACY_TOKEN),
+            ("LS_PRESIGN_EXPORT_PROJECT", "1"),
+            ("LS_PRESIGN_EXPORT_URI", "oss://media/annotations/"),
+            ("LS_PRESIGN_DRAIN_TIMEOUT", "4"),
+        ],
+    );
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (child, port) = super::helpers::spawn_serve(&env);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    super::helpers::wait_until_up(&client, &base).await;
+    let token = super::helpers::cli_token(secret, "webhook");
+    for event in [
+        json!({"action": "TASKS_CREATED", "tasks": tasks}),
+        annotations_created(4),
+    ] {
+        let resp = client
+            .post(format!("{base}/webhook"))
+            .bearer_auth(&token)
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let (status, log, took) = super::helpers::sigterm_and_wait(child).await;
+    assert!(status.success(), "exit status {status:?}\n{log}");
+    assert!(
+        log.contains("tasks were not written back before LS_PRESIGN_DRAIN_TIMEOUT"),
+        "{log}"
+    );
+    assert!(
+        log.contains("annotation objects were not exported before LS_PRESIGN_DRAIN_TIMEOUT"),
+        "{log}"
+    );
+    // One timeout each would be 12 s.
+    assert!(took < Duration::from_secs(8), "stopped after {took:?}\n{log}");
+    ls.stop().await;
     emulator.stop().await;
 }
