@@ -37,8 +37,8 @@ pub enum LogFormat {
 /// Installs the logger (`RUST_LOG`, default `info`). It starts before the configuration is read,
 /// which refuses an unknown `LS_PRESIGN_LOG_FORMAT`; until then that is written as text.
 pub fn init() {
-    let format = std::env::var("LS_PRESIGN_LOG_FORMAT").ok();
-    let json = format.is_some_and(|f| crate::choice::parse(f.trim()) == Ok(LogFormat::Json));
+    let json =
+        std::env::var("LS_PRESIGN_LOG_FORMAT").is_ok_and(|f| crate::choice::parse(f.trim()) == Ok(LogFormat::Json));
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(move |buf, record| {
             let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

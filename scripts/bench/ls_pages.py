@@ -481,19 +481,19 @@ def summarize(rows: list[dict]) -> list[dict]:
     range, and against s3-presign (the best Label Studio does) measured in the same round: the
     ratio of the medians in each round and in how many rounds the way was faster."""
     groups: dict = {}
-    pooled: dict = {}
     for r in rows:
-        groups.setdefault((r["page"], r["annotators"], r["mode"]), {})[r["round"]] = r["page_ms_median"]
-        pooled.setdefault((r["page"], r["annotators"], r["mode"]), []).extend(x for x in r["page_ms_all"] if x is not None)
+        groups.setdefault((r["page"], r["annotators"], r["mode"]), []).append(r)
     out = []
-    for (page, annotators, mode), by_round in groups.items():
-        ref = groups.get((page, annotators, REFERENCE), {})
+    for (page, annotators, mode), measured in groups.items():
+        by_round = {r["round"]: r["page_ms_median"] for r in measured}
+        ref = {r["round"]: r["page_ms_median"] for r in groups.get((page, annotators, REFERENCE), [])}
         ratios = [by_round[n] / ref[n] for n in by_round if ref.get(n) and by_round[n] is not None]
         medians = [m for m in by_round.values() if m is not None]
+        pooled = [x for r in measured for x in r["page_ms_all"] if x is not None]
         out.append({"page": page, "annotators": annotators, "mode": mode, "rounds": len(by_round),
                     "ms_median_of_rounds": statistics.median(medians) if medians else None,
                     "ms_rounds": [by_round[n] for n in sorted(by_round)],
-                    "ms_median_all_rounds": statistics.median(pooled[page, annotators, mode]) if pooled[page, annotators, mode] else None,
+                    "ms_median_all_rounds": statistics.median(pooled) if pooled else None,
                     f"ratio_to_{REFERENCE}": ratios, "faster_rounds": sum(x < 1 for x in ratios)})
     return out
 

@@ -64,9 +64,6 @@ impl ServerConfig {
         let link_policy = problems.take(env.choice("LS_PRESIGN_LINK_POLICY"));
         // Read by the logger, which starts first; checked here so a typo is reported.
         problems.take(env.choice::<crate::logging::LogFormat>("LS_PRESIGN_LOG_FORMAT"));
-        if !problems.is_empty() {
-            return Err(problems.into_error("server"));
-        }
         match (
             port,
             public_url,
@@ -86,7 +83,7 @@ impl ServerConfig {
                 Some(request_timeout),
                 Some(workers),
                 Some(link_policy),
-            ) => Ok(ServerConfig {
+            ) if problems.is_empty() => Ok(ServerConfig {
                 host: env.get("HOST").unwrap_or_else(|| "0.0.0.0".into()),
                 port,
                 public_url: public_url.trim_end_matches('/').to_owned(),

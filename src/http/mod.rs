@@ -152,12 +152,11 @@ impl Application {
                     configured.chain(imported).chain(exported),
                 ));
                 let (exports, concurrency) = (Arc::new(config.exports.clone()), config.writeback.concurrency);
-                let unremoved = unremoved.clone();
                 crate::reconcile::schedule(
                     projects.clone(),
                     shared,
                     exports,
-                    unremoved,
+                    unremoved.clone(),
                     interval,
                     concurrency,
                     &mut jobs,
@@ -259,10 +258,10 @@ impl Application {
         let jobs = self.jobs.take();
         self.serve_until(stop).await?;
         let deadline = tokio::time::Instant::now() + drain_timeout;
-        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let remaining = || deadline.saturating_duration_since(tokio::time::Instant::now());
         if let Some(jobs) = jobs {
             // A scheduled import sends its batch in flight, a reconcile its tasks in flight.
-            jobs.stop(left()).await;
+            jobs.stop(remaining()).await;
         }
         let writeback = async {
             let Some(queue) = queue else { return };
@@ -270,7 +269,7 @@ impl Application {
             if waiting > 0 {
                 log::info!("draining the write-back queue: {waiting} tasks");
             }
-            match queue.drain(left()).await {
+            match queue.drain(remaining()).await {
                 0 => log::info!("write-back queue drained"),
                 left => log::warn!(
                     "{left} tasks were not written back before LS_PRESIGN_DRAIN_TIMEOUT; run `ls-presign sync` for their projects"
@@ -279,7 +278,7 @@ impl Application {
         };
         let export = async {
             let Some(exporter) = exporter else { return };
-            match exporter.drain(left()).await {
+            match exporter.drain(remaining()).await {
                 0 => {}
                 left => log::warn!(
                     "{left} annotation objects were not exported before LS_PRESIGN_DRAIN_TIMEOUT; the reconcile loop \
